@@ -1,0 +1,20 @@
+/**
+ * The one catalogue of errors the services return. Codes are stable; messages in zh-TW are the
+ * original system's texts, byte for byte, where the original returned the same field.
+ */
+export const ERRORS = {
+  VALIDATION: { status: 400, error: 'Invalid request' },
+  QUEUE_UNAVAILABLE: { status: 500, error: '任務佇列異常，請稍後再試' },
+  JOB_CREATE_FAILED: { status: 500, error: '任務建立失敗' },
+  OVERLOADED: { status: 503, error: '系統忙碌中，請稍後再試' },
+  JOB_NOT_FOUND: { status: 404, error: 'Job not found', message: '任務不存在或已被刪除' },
+  NOT_FOUND: { status: 404, error: 'Not found' },
+  FORBIDDEN_PATH: { status: 403, error: 'Forbidden' },
+  PAYLOAD_TOO_LARGE: { status: 413, error: 'Request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, error: 'Unsupported media type' },
+  INTERNAL: { status: 500, error: 'Internal error' }
+} as const
+
+export type ErrorCode = keyof typeof ERRORS
+
+export const SUBMIT_MESSAGE = '任務已成功提交'

@@ -1,0 +1,5 @@
+export * from './statuses.ts'
+export * from './errors.ts'
+export * from './redis-keys.ts'
+export * from './params.ts'
+export * from './schemas.ts'

@@ -1,0 +1,3 @@
+export * from './load.ts'
+export * from './worker-service.ts'
+export * from './health.ts'

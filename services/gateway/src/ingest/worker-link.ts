@@ -1,0 +1,152 @@
+import * as grpc from '@grpc/grpc-js'
+import type { FastifyBaseLogger as Logger } from 'fastify'
+import { createWorkerClient, type JobEvent, type WorkerInfo, type WorkerServiceClient } from '@comfy-jobs/rpc'
+import type { EventIngestor, EventSource } from './event-ingestor.ts'
+
+const RPC_DEADLINE_MS = 2000
+const BACKOFF_MIN_MS = 200
+const BACKOFF_MAX_MS = 3000
+
+function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise(resolve => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+  })
+}
+
+/**
+ * The gateway's end of one worker's event stream. Applies events strictly in order, acks each once it
+ * is durable, and reconnects with backoff, telling the worker the last seq it made durable so the
+ * worker replays the rest.
+ */
+export class WorkerLink implements EventSource {
+  readonly address: string
+  readonly #client: WorkerServiceClient
+  readonly #ingestor: EventIngestor
+  readonly #log: Logger
+  readonly #gatewayId: string
+  #abort = new AbortController()
+  #call: grpc.ClientDuplexStream<any, JobEvent> | null = null
+  #chain: Promise<void> = Promise.resolve()
+  #epoch = ''
+  #durableSeq = 0
+  #running = false
+  info: WorkerInfo | null = null
+  connected = false
+
+  constructor (address: string, ingestor: EventIngestor, gatewayId: string, logger: Logger) {
+    this.address = address
+    this.#client = createWorkerClient(address)
+    this.#ingestor = ingestor
+    this.#gatewayId = gatewayId
+    this.#log = logger.child({ component: 'worker-link', worker: address })
+  }
+
+  start (): void {
+    if (this.#running) return
+    this.#running = true
+    this.#abort = new AbortController()
+    void this.#loop()
+  }
+
+  async stop (): Promise<void> {
+    if (!this.#running) return
+    this.#running = false
+    this.#abort.abort()
+    this.#call?.cancel()
+    await this.#chain
+    this.#client.close()
+  }
+
+  async #loop (): Promise<void> {
+    let backoff = BACKOFF_MIN_MS
+    let failures = 0
+    while (this.#running) {
+      try {
+        this.info = await this.getInfo()
+        await this.#stream(() => { backoff = BACKOFF_MIN_MS; failures = 0 })
+      } catch (err) {
+        const e = err as grpc.ServiceError
+        if (this.#running) {
+          // warn once per outage, not once per retry
+          const level = this.connected || failures === 0 ? 'warn' : 'debug'
+          this.#log[level]({ code: e.code, err: e.details ?? e.message }, 'worker event stream unavailable; retrying')
+        }
+        failures++
+      }
+      this.connected = false
+      if (!this.#running) break
+      await sleep(backoff, this.#abort.signal)
+      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
+    }
+  }
+
+  /** One stream session; resolves or rejects when the stream ends. */
+  async #stream (onFirstEvent: () => void): Promise<void> {
+    await this.#chain // events of the previous session finish before we say where we left off
+    const call = this.#client.StreamEvents()
+    this.#call = call
+    call.write({ hello: { gateway_id: this.#gatewayId, epoch: this.#epoch, acked_seq: this.#durableSeq } })
+    await new Promise<void>((resolve, reject) => {
+      let opened = false
+      call.on('metadata', () => {
+        if (!opened) { opened = true; this.connected = true; this.#log.info({ epoch: this.#epoch, acked_seq: this.#durableSeq }, 'worker event stream open') }
+      })
+      call.on('data', (event: JobEvent) => {
+        if (!opened) { opened = true; this.connected = true }
+        onFirstEvent()
+        this.#chain = this.#chain.then(() => this.#handle(event, call))
+      })
+      call.on('error', reject)
+      call.on('end', () => resolve())
+    })
+  }
+
+  async #handle (event: JobEvent, call: grpc.ClientDuplexStream<any, JobEvent>): Promise<void> {
+    const duplicate = event.epoch === this.#epoch && event.seq <= this.#durableSeq
+    if (!duplicate) {
+      if (event.epoch !== this.#epoch) {
+        if (this.#epoch) this.#log.info({ old: this.#epoch, epoch: event.epoch }, 'worker restarted (new epoch)')
+        this.#epoch = event.epoch
+        this.#durableSeq = 0
+      }
+      await this.#applyUntilDurable(event)
+      this.#durableSeq = event.seq
+    }
+    if (!call.destroyed && call.writable) call.write({ ack: { epoch: event.epoch, seq: event.seq } })
+  }
+
+  /** A store being down must not skip an event: retry it until it is durable or the link stops. */
+  async #applyUntilDurable (event: JobEvent): Promise<void> {
+    let backoff = BACKOFF_MIN_MS
+    for (;;) {
+      try {
+        await this.#ingestor.apply(event, this)
+        return
+      } catch (err) {
+        this.#log.warn({ job_id: event.job_id, seq: event.seq, kind: event.kind, err: (err as Error).message }, 'event not yet durable; retrying')
+        if (!this.#running) throw err
+        await sleep(backoff, this.#abort.signal)
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
+      }
+    }
+  }
+
+  getInfo (): Promise<WorkerInfo> {
+    return new Promise((resolve, reject) => {
+      this.#client.GetInfo({}, { deadline: Date.now() + RPC_DEADLINE_MS }, (err, res) => err ? reject(err) : resolve(res!))
+    })
+  }
+
+  cancel (jobId: string, reason: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#client.CancelJob({ job_id: jobId, reason }, { deadline: Date.now() + RPC_DEADLINE_MS },
+        (err, res) => err ? reject(err) : resolve(res!.state))
+    })
+  }
+
+  async * fetchOutput (jobId: string, name: string): AsyncIterable<Buffer> {
+    const call = this.#client.GetOutput({ job_id: jobId, name }, { deadline: Date.now() + 60_000 })
+    for await (const chunk of call) yield (chunk as { data: Buffer }).data
+  }
+}

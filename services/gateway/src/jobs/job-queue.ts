@@ -1,0 +1,63 @@
+import type { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { QueuedJob } from '@comfy-jobs/contracts'
+import type { StatusCache } from './status-cache.ts'
+import { withDeadline } from '../deadline.ts'
+
+export class QueuePushError extends Error {
+  constructor (message: string, cause?: unknown) {
+    super(message, { cause })
+    this.name = 'QueuePushError'
+  }
+}
+
+export const JOB_NAME = 'generate'
+
+/** The producer side of the BullMQ queue, plus the status hash that is born with each entry. */
+export class JobQueue {
+  readonly #queue: Queue
+  readonly #redis: Redis
+  readonly #cache: StatusCache
+  readonly #timeoutMs: number
+  #lastConnectionError = ''
+
+  constructor (queue: Queue, redis: Redis, cache: StatusCache, timeoutMs: number) {
+    this.#queue = queue
+    this.#redis = redis
+    this.#cache = cache
+    this.#timeoutMs = timeoutMs
+    redis.on('error', (err: Error) => { this.#lastConnectionError = err.message })
+    redis.on('ready', () => { this.#lastConnectionError = '' })
+  }
+
+  get queue (): Queue {
+    return this.#queue
+  }
+
+  /**
+   * Adds the job (BullMQ jobId = job id, so a repeat is a no-op) and initialises its status hash; both
+   * are written to the socket together. Fails within the push timeout, never waits for a reconnect.
+   */
+  async push (job: QueuedJob, createdAt: Date): Promise<void> {
+    if (this.#redis.status !== 'ready') {
+      const cause = new Error(this.#lastConnectionError || `Redis connection is ${this.#redis.status}`)
+      throw new QueuePushError(`Redis push failed: connection is ${this.#redis.status}`, cause)
+    }
+    const add = this.#queue.add(JOB_NAME, job, { jobId: job.job_id })
+    const init = this.#cache.addInit(this.#redis.multi(), job, createdAt).exec()
+    try {
+      const [, results] = await withDeadline(Promise.all([add, init]), this.#timeoutMs, 'Redis queue push')
+      const failed = results?.find(([err]) => err)
+      if (!results || failed) throw failed?.[0] ?? new Error('status initialisation was discarded')
+    } catch (err) {
+      // Either half may still land after a timeout: remove whatever did, once both have settled.
+      void Promise.allSettled([add, init]).then(() => this.remove(job.job_id)).catch(() => {})
+      throw new QueuePushError(`Redis push failed: ${(err as Error).message}`, err)
+    }
+  }
+
+  /** Removes the queue entry and the status hash (compensation of a push whose commit failed). */
+  async remove (jobId: string): Promise<void> {
+    await withDeadline(Promise.all([this.#queue.remove(jobId), this.#cache.remove(jobId)]), this.#timeoutMs, 'Redis removal')
+  }
+}

@@ -1,0 +1,130 @@
+import { randomInt } from 'node:crypto'
+import { v7 as uuidv7 } from 'uuid'
+import type { FastifyBaseLogger as Logger } from 'fastify'
+import type { PrismaClient } from '@comfy-jobs/db'
+import { ASPECT_RATIOS, MAX_SEED, type GenerateBody, type QueuedJob, type StatusResponse } from '@comfy-jobs/contracts'
+import { AppError } from '../app-error.ts'
+import type { JobStore } from './job-store.ts'
+import { QueuePushError, type JobQueue } from './job-queue.ts'
+import type { StatusCache } from './status-cache.ts'
+import { statusFromCache, statusFromRow } from './status-view.ts'
+import { withDeadline } from '../deadline.ts'
+
+export interface Runnable {
+  workflows: ReadonlySet<string>
+  models: ReadonlySet<string>
+}
+
+export interface JobServiceDeps {
+  prisma: PrismaClient
+  store: JobStore
+  queue: JobQueue
+  cache: StatusCache
+  runnable: () => Runnable
+  logger: Logger
+  txMaxWaitMs: number
+  txTimeoutMs: number
+  redisReadTimeoutMs: number
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export function isJobId (id: string): boolean {
+  return UUID.test(id)
+}
+
+function isTxStartTimeout (err: unknown): boolean {
+  const e = err as { code?: string, message?: string }
+  return e?.code === 'P2028' || /Unable to start a transaction/i.test(e?.message ?? '')
+}
+
+/** The rules of a job, shared by every transport (REST now, gRPC later). */
+export class JobService {
+  readonly #d: JobServiceDeps
+
+  constructor (deps: JobServiceDeps) {
+    this.#d = deps
+  }
+
+  #checkRunnable (body: GenerateBody): void {
+    const { workflows, models } = this.#d.runnable()
+    const problems: Array<{ field: string, message: string }> = []
+    if (!workflows.has(body.workflow)) {
+      problems.push({ field: 'workflow', message: `unknown workflow ${JSON.stringify(body.workflow)}; the workers run: ${[...workflows].join(', ')}` })
+    }
+    if (!models.has(body.model)) {
+      problems.push({ field: 'model', message: `unknown model ${JSON.stringify(body.model)}; the workers have: ${[...models].join(', ')}` })
+    }
+    if (problems.length > 0) {
+      throw new AppError('VALIDATION', { details: problems, extra: { error: `Invalid request: ${problems.map(p => `${p.field}: ${p.message}`).join('; ')}` } })
+    }
+  }
+
+  /**
+   * Insert row → push to queue → initialise status → commit, in one interactive transaction.
+   * A failed push rolls the row back; a failed commit after the push removes the queue entry and key.
+   */
+  async submit (body: GenerateBody): Promise<{ job_id: string }> {
+    this.#checkRunnable(body)
+    const size = ASPECT_RATIOS[body.aspect_ratio as keyof typeof ASPECT_RATIOS]
+    const job: QueuedJob = {
+      job_id: uuidv7(),
+      workflow: body.workflow,
+      model: body.model,
+      prompt: body.prompt,
+      params: {
+        aspect_ratio: body.aspect_ratio as QueuedJob['params']['aspect_ratio'],
+        width: size.width,
+        height: size.height,
+        seed: body.seed === -1 ? randomInt(0, MAX_SEED + 1) : body.seed,
+        batch_size: body.batch_size
+      }
+    }
+    const log = this.#d.logger.child({ job_id: job.job_id })
+    const createdAt = new Date()
+    let pushed = false
+    try {
+      await this.#d.prisma.$transaction(async tx => {
+        await this.#d.store.insert(tx, job, createdAt)
+        log.info({ step: 'db_insert' }, 'job written to database (uncommitted)')
+        await this.#d.queue.push(job, createdAt)
+        pushed = true
+        log.info({ step: 'queue_push' }, 'job pushed to Redis queue')
+        log.info({ step: 'status_init' }, 'Redis status initialised')
+      }, { maxWait: this.#d.txMaxWaitMs, timeout: this.#d.txTimeoutMs })
+    } catch (err) {
+      if (err instanceof QueuePushError) {
+        log.error({ step: 'rollback', err, cause: (err.cause as Error)?.message }, 'Redis push failed, database rolled back')
+        throw new AppError('QUEUE_UNAVAILABLE', { details: err.message, cause: err })
+      }
+      if (pushed) {
+        log.error({ step: 'commit_failed', err }, 'commit failed after the push; removing the queue entry and status key')
+        await this.#d.queue.remove(job.job_id).then(
+          () => log.warn({ step: 'compensated' }, 'queue entry and status key removed'),
+          (removeErr: unknown) => log.error({ step: 'compensation_failed', err: removeErr }, 'compensation failed; the sweeper must drop this job'))
+        throw new AppError('JOB_CREATE_FAILED', { details: (err as Error).message, cause: err })
+      }
+      if (isTxStartTimeout(err)) {
+        log.warn({ step: 'overloaded', err }, 'no database connection free for a transaction; shedding load')
+        throw new AppError('OVERLOADED', { headers: { 'retry-after': '1' }, cause: err })
+      }
+      log.error({ step: 'db_insert_failed', err }, 'job could not be written to the database')
+      throw new AppError('JOB_CREATE_FAILED', { details: (err as Error).message, cause: err })
+    }
+    log.info({ step: 'commit' }, 'transaction committed')
+    return { job_id: job.job_id }
+  }
+
+  /** Redis first, then the database; null when neither knows the job. */
+  async status (jobId: string): Promise<StatusResponse | null> {
+    if (!isJobId(jobId)) return null
+    try {
+      const hash = await withDeadline(this.#d.cache.read(jobId), this.#d.redisReadTimeoutMs, 'Redis status read')
+      if (hash) return statusFromCache(hash)
+    } catch (err) {
+      this.#d.logger.warn({ job_id: jobId, err: (err as Error).message }, 'Redis status read failed; answering from the database')
+    }
+    const row = await this.#d.store.find(jobId)
+    return row ? statusFromRow(row) : null
+  }
+}

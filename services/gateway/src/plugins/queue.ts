@@ -1,0 +1,24 @@
+import fp from 'fastify-plugin'
+import { Queue } from 'bullmq'
+import { JobQueue } from '../jobs/job-queue.ts'
+import { StatusCache } from '../jobs/status-cache.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    jobQueue: JobQueue
+    statusCache: StatusCache
+  }
+}
+
+export default fp(async (app) => {
+  const { queueName, queuePushTimeoutMs, statusTtlSeconds } = app.config
+  const queue = new Queue(queueName, {
+    connection: app.redis,
+    defaultJobOptions: { removeOnComplete: { age: 3600, count: 10000 }, removeOnFail: { age: 86400 } }
+  })
+  queue.on('error', err => app.log.warn({ component: 'queue', err: err.message }, 'queue error'))
+  const statusCache = new StatusCache(app.redis, statusTtlSeconds)
+  app.decorate('statusCache', statusCache)
+  app.decorate('jobQueue', new JobQueue(queue, app.redis, statusCache, queuePushTimeoutMs))
+  app.addHook('onClose', async () => { await queue.close() })
+}, { name: 'queue', dependencies: ['config', 'redis'] })

@@ -1,0 +1,15 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ERRORS, JobIdParams, NotFoundBody, StatusResponse } from '@comfy-jobs/contracts'
+
+const route: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/api/status/:job_id', {
+    schema: { params: JobIdParams, response: { 200: StatusResponse, 404: NotFoundBody } }
+  }, async (request, reply) => {
+    const status = await app.jobs.status(request.params.job_id)
+    if (status) return status
+    const { error, message, status: code } = ERRORS.JOB_NOT_FOUND
+    return reply.code(code).send({ error, code: 'JOB_NOT_FOUND', job_id: request.params.job_id, message })
+  })
+}
+
+export default route

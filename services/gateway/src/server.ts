@@ -1,0 +1,25 @@
+import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
+import { buildApp } from './build.ts'
+import { loadConfig, type GatewayConfig } from './config.ts'
+
+// The one file that touches the process: config, listen, signals.
+let config: GatewayConfig
+try {
+  config = loadConfig()
+} catch (err) {
+  console.error(`gateway: ${(err as Error).message}`)
+  process.exit(1)
+}
+
+const logger = pino({ level: config.logLevel, base: { service: 'gateway' } })
+const app = await buildApp(config, logger)
+
+closeWithGrace({ delay: Number(process.env.SHUTDOWN_GRACE_MS ?? 10000) }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'gateway closing after an error')
+  else logger.info({ signal }, 'gateway closing')
+  await app.close()
+})
+
+await app.listen({ host: config.host, port: config.port })
+logger.info({ port: (app.server.address() as { port: number }).port, workers: config.workerAddresses }, 'gateway ready')

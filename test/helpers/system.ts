@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Queue } from 'bullmq'
+import { Redis } from 'ioredis'
+import { freePort } from './ports.ts'
+import { ServiceProcess } from './service-process.ts'
+import { createTestDatabase, type TestDatabase } from './database.ts'
+
+export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export interface Teardown { teardown: (fn: () => unknown) => void }
+
+export interface SystemOptions {
+  name: string
+  redisUrl?: string
+  workers?: number
+  gateway?: boolean
+  workerEnv?: Record<string, string>
+  gatewayEnv?: Record<string, string>
+}
+
+/**
+ * The whole system for one test file: its own database, queue name and output folder, a gateway and
+ * N workers as real processes on free ports, against real MariaDB and Redis.
+ */
+export class TestSystem {
+  readonly name: string
+  readonly queueName: string
+  readonly redisUrl: string
+  db!: TestDatabase
+  outputDir!: string
+  workerPorts: number[] = []
+  workers: ServiceProcess[] = []
+  gateway: ServiceProcess | null = null
+  gatewayPort = 0
+  #extraGatewayEnv: Record<string, string>
+  #workerEnv: Record<string, string>
+
+  constructor (opts: SystemOptions) {
+    this.name = opts.name
+    this.queueName = `t-${opts.name}-${randomUUID().slice(0, 8)}`
+    this.redisUrl = opts.redisUrl ?? SHARED_REDIS_URL
+    this.#extraGatewayEnv = opts.gatewayEnv ?? {}
+    this.#workerEnv = opts.workerEnv ?? {}
+  }
+
+  static async start (t: Teardown, opts: SystemOptions): Promise<TestSystem> {
+    const sys = new TestSystem(opts)
+    t.teardown(() => sys.stop())
+    sys.db = await createTestDatabase(opts.name)
+    sys.outputDir = await mkdtemp(join(tmpdir(), `cj-${opts.name}-`))
+    const workers = opts.workers ?? 1
+    for (let i = 0; i < workers; i++) sys.workerPorts.push(await freePort())
+    await Promise.all(sys.workerPorts.map((_p, i) => sys.startWorker(i)))
+    if (opts.gateway !== false) await sys.startGateway()
+    return sys
+  }
+
+  get baseUrl (): string {
+    return `http://127.0.0.1:${this.gatewayPort}`
+  }
+
+  async startWorker (i: number, env: Record<string, string> = {}): Promise<ServiceProcess> {
+    const worker = new ServiceProcess('worker', {
+      REDIS_URL: this.redisUrl,
+      QUEUE_NAME: this.queueName,
+      WORKER_GRPC_PORT: String(this.workerPorts[i]),
+      WORKER_ID: `${this.name}-w${i}`,
+      BUILTIN_STEPS: '4',
+      BUILTIN_STEP_MS: '30',
+      ...this.#workerEnv,
+      ...env
+    })
+    this.workers[i] = worker
+    await worker.waitForLog(l => l.msg === 'worker ready')
+    return worker
+  }
+
+  gatewayEnv (env: Record<string, string> = {}): Record<string, string> {
+    return {
+      DATABASE_URL: this.db.url,
+      REDIS_URL: this.redisUrl,
+      QUEUE_NAME: this.queueName,
+      PORT: String(this.gatewayPort),
+      WORKER_ADDRESSES: this.workerPorts.map(p => `127.0.0.1:${p}`).join(',') || '127.0.0.1:1',
+      OUTPUT_DIR: this.outputDir,
+      PROGRESS_DB_INTERVAL_MS: '0',
+      ...this.#extraGatewayEnv,
+      ...env
+    }
+  }
+
+  async startGateway (env: Record<string, string> = {}): Promise<ServiceProcess> {
+    if (!this.gatewayPort) this.gatewayPort = await freePort()
+    const gateway = new ServiceProcess('gateway', this.gatewayEnv(env))
+    this.gateway = gateway
+    await gateway.waitForLog(l => l.msg === 'gateway ready', 30_000)
+    return gateway
+  }
+
+  /** Resolves when every configured worker's event stream is open on the gateway. */
+  async waitForWorkersConnected (timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const health = await fetch(`${this.baseUrl}/api/health`).then(r => r.json()) as any
+      if (health.workers.connected === this.workerPorts.length) return
+      if (Date.now() > deadline) throw new Error(`workers not connected: ${JSON.stringify(health)}`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+
+  async submit (body: Record<string, unknown>): Promise<{ status: number, body: any, ms: number }> {
+    const t0 = performance.now()
+    const res = await fetch(`${this.baseUrl}/api/generate`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
+    })
+    const json = await res.json()
+    return { status: res.status, body: json, ms: performance.now() - t0 }
+  }
+
+  async status (jobId: string): Promise<{ status: number, body: any }> {
+    const res = await fetch(`${this.baseUrl}/api/status/${jobId}`)
+    return { status: res.status, body: await res.json() }
+  }
+
+  /** Polls status until pred holds; returns the last status body. */
+  async waitForStatus (jobId: string, pred: (s: any) => boolean, timeoutMs = 20_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs
+    let last: any
+    for (;;) {
+      last = (await this.status(jobId)).body
+      if (pred(last)) return last
+      if (Date.now() > deadline) throw new Error(`status of ${jobId} never matched; last: ${JSON.stringify(last)}`)
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  }
+
+  async row (jobId: string): Promise<any | null> {
+    const [rows] = await this.db.pool.query('SELECT * FROM jobs WHERE id = ?', [jobId]) as any
+    return rows[0] ?? null
+  }
+
+  async queueCounts (): Promise<Record<string, number>> {
+    const redis = new Redis(this.redisUrl, { maxRetriesPerRequest: 1 })
+    const queue = new Queue(this.queueName, { connection: redis })
+    try {
+      return await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed')
+    } finally {
+      await queue.close()
+      redis.disconnect()
+    }
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all([this.gateway?.kill('SIGKILL'), ...this.workers.map(w => w?.kill('SIGKILL'))])
+    const redis = new Redis(this.redisUrl, { maxRetriesPerRequest: 1, retryStrategy: () => null })
+    redis.on('error', () => {})
+    try {
+      const queue = new Queue(this.queueName, { connection: redis })
+      await queue.obliterate({ force: true }).catch(() => {})
+      await queue.close()
+      const [rows] = await this.db?.pool.query('SELECT id FROM jobs').catch(() => [[]]) as any
+      const keys = (rows ?? []).map((r: { id: string }) => `job:status:${r.id}`)
+      if (keys.length > 0) await redis.del(...keys).catch(() => {})
+    } finally {
+      redis.disconnect()
+    }
+    await this.db?.drop().catch(() => {})
+    if (this.outputDir) await rm(this.outputDir, { recursive: true, force: true })
+  }
+}
