@@ -116,7 +116,8 @@ export class Consumer {
     const execution: Execution = { state: 'running', controller: new AbortController() }
     this.#executions.set(jobId, execution)
     try {
-      const attempt = job.attemptsMade + 1
+      // attemptsStarted also counts runs after a stall (a crashed worker), which attemptsMade does not
+      const attempt = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1)
       events.append({ job_id: jobId, kind: 'STARTED', attempt, engine: engine.name, total_steps: engine.totalSteps(data), node: '' })
       log.info({ attempt, engine: engine.name, bullmq_attempts_started: job.attemptsStarted }, 'job started')
       const terminal = await this.#execute(jobId, data, execution.controller.signal, attempt, log)
