@@ -36,6 +36,11 @@ t.test('end to end on the built-in engine', async t => {
     t.equal(outRows.length, 1, 'the output is recorded in the database')
     t.equal(outRows[0].sha256, createHash('sha256').update(bytes).digest('hex'), 'with the checksum of the served bytes')
 
+    const history = await redis.xrange(`job:events:${id}`, '-', '+')
+    const types = history.map(([, kv]) => kv[kv.indexOf('type') + 1])
+    t.same(types, ['processing', 'progress', 'progress', 'progress', 'progress', 'finished'], 'the job\'s event history, in order')
+    t.same(history.map(([entryId]) => entryId), types.map((_x, i) => `${i + 1}-0`), 'numbered 1..n without gaps')
+
     await redis.del(`job:status:${id}`)
     const fromDb = await sys.status(id)
     t.equal(fromDb.body.source, 'database')

@@ -162,7 +162,7 @@ export class TestSystem {
       await queue.obliterate({ force: true }).catch(() => {})
       await queue.close()
       const [rows] = await this.db?.pool.query('SELECT id FROM jobs').catch(() => [[]]) as any
-      const keys = (rows ?? []).map((r: { id: string }) => `job:status:${r.id}`)
+      const keys = (rows ?? []).flatMap((r: { id: string }) => [`job:status:${r.id}`, `job:events:${r.id}`])
       if (keys.length > 0) await redis.del(...keys).catch(() => {})
     } finally {
       redis.disconnect()

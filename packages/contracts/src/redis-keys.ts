@@ -5,7 +5,10 @@ export function statusKey (jobId: string): string {
   return `job:status:${jobId}`
 }
 
-/** Pub/sub channel carrying a job's live events (for SSE watchers on any gateway). */
-export function eventsChannel (jobId: string): string {
+/** A job's recent events as a Redis stream; entry ids are `${seq}-0`, seq counting from 1 per job. */
+export function eventsStreamKey (jobId: string): string {
   return `job:events:${jobId}`
 }
+
+/** One pub/sub channel for every job's events: messages are `${job_id} ${seq}` (a wake-up, not data). */
+export const EVENTS_CHANNEL = 'job:events'

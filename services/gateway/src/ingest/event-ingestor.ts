@@ -3,6 +3,7 @@ import type { JobEvent } from '@comfy-jobs/rpc'
 import type { JobParams } from '@comfy-jobs/contracts'
 import type { JobStore, NewOutput } from '../jobs/job-store.ts'
 import type { StatusCache } from '../jobs/status-cache.ts'
+import type { JobEventLog } from '../jobs/job-event-log.ts'
 import { outputsView } from '../jobs/status-view.ts'
 import type { OutputStore } from './output-store.ts'
 
@@ -16,6 +17,7 @@ export interface EventIngestorDeps {
   store: JobStore
   cache: StatusCache
   outputs: OutputStore
+  events: JobEventLog
   logger: Logger
   progressDbIntervalMs: number
 }
@@ -58,6 +60,9 @@ export class EventIngestor {
         error: '',
         started_at: at.toISOString()
       }, 'state')
+      await this.#d.events.append(event.job_id, {
+        type: 'processing', status: 'processing', progress: 0, step: 0, total_steps: event.total_steps, attempt: event.attempt, at: at.toISOString()
+      })
       log.info({ attempt: event.attempt }, 'job started on worker')
       return
     }
@@ -68,12 +73,17 @@ export class EventIngestor {
   }
 
   async #progress (event: JobEvent): Promise<void> {
-    await this.#d.cache.apply(event.job_id, {
+    const live = await this.#d.cache.apply(event.job_id, {
       progress: event.progress,
       step: event.step,
       total_steps: event.total_steps,
       node: event.node
     }, 'progress')
+    if (live) {
+      await this.#d.events.append(event.job_id, {
+        type: 'progress', status: 'processing', progress: event.progress, step: event.step, total_steps: event.total_steps, node: event.node, at: new Date(event.at_ms).toISOString()
+      })
+    }
     const now = Date.now()
     const last = this.#lastProgressWrite.get(event.job_id) ?? 0
     if (now - last >= this.#d.progressDbIntervalMs) {
@@ -117,6 +127,9 @@ export class EventIngestor {
       outputs: JSON.stringify(outputs),
       finished_at: at.toISOString()
     }, 'force')
+    await this.#d.events.append(event.job_id, {
+      type: 'finished', status: 'finished', progress: 100, total_steps: event.total_steps, image_url: outputs[0]?.url ?? '', outputs: JSON.stringify(outputs), at: at.toISOString()
+    })
     log.info({ outputs: saved.length }, 'job finished')
   }
 
@@ -132,6 +145,7 @@ export class EventIngestor {
     await this.#d.cache.apply(event.job_id, {
       job_id: event.job_id, status, error, node: '', finished_at: at.toISOString()
     }, 'force')
+    await this.#d.events.append(event.job_id, { type: status, status, error, at: at.toISOString() })
     log.info({ status, error }, `job ${status}`)
   }
 }

@@ -3,12 +3,16 @@ import { EventIngestor } from '../ingest/event-ingestor.ts'
 import { OutputStore } from '../ingest/output-store.ts'
 import { WorkerPool } from '../ingest/worker-pool.ts'
 import { JobStore } from '../jobs/job-store.ts'
+import { JobEventLog } from '../jobs/job-event-log.ts'
+import { JobEventHub } from '../jobs/job-event-hub.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     workers: WorkerPool
     outputs: OutputStore
     jobStore: JobStore
+    jobEvents: JobEventLog
+    jobEventHub: JobEventHub
   }
 }
 
@@ -18,10 +22,13 @@ export default fp(async (app) => {
   const outputs = new OutputStore(outputDir)
   await outputs.init()
   const store = new JobStore(app.prisma)
+  const events = new JobEventLog(app.redis, app.config.statusTtlSeconds)
+  const hub = new JobEventHub(app.redis, app.log.child({ component: 'event-hub' }))
   const ingestor = new EventIngestor({
     store,
     cache: app.statusCache,
     outputs,
+    events,
     logger: app.log.child({ component: 'ingest' }),
     progressDbIntervalMs
   })
@@ -29,6 +36,14 @@ export default fp(async (app) => {
   app.decorate('outputs', outputs)
   app.decorate('jobStore', store)
   app.decorate('workers', workers)
-  app.addHook('onReady', async () => { workers.start() })
-  app.addHook('onClose', async () => { await workers.stop() })
+  app.decorate('jobEvents', events)
+  app.decorate('jobEventHub', hub)
+  app.addHook('onReady', async () => {
+    await hub.start()
+    workers.start()
+  })
+  app.addHook('onClose', async () => {
+    await workers.stop()
+    await hub.stop()
+  })
 }, { name: 'ingest', dependencies: ['config', 'prisma', 'queue'] })
