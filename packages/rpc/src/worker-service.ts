@@ -42,6 +42,10 @@ export interface GetOutputRequest { job_id: string, name: string }
 export interface OutputChunk { data: Buffer }
 export interface CancelJobRequest { job_id: string, reason: string }
 export interface CancelJobResponse { state: 'running' | 'held' | 'unknown' | string }
+export interface WorkflowModels {
+  workflow: string
+  models: string[]
+}
 export interface WorkerInfo {
   worker_id: string
   epoch: string
@@ -51,6 +55,7 @@ export interface WorkerInfo {
   concurrency: number
   running: number
   ready: boolean
+  runnable: WorkflowModels[]
 }
 
 export interface WorkerServiceHandlers extends grpc.UntypedServiceImplementation {

@@ -12,6 +12,15 @@ export interface WorkerConfig {
   /** 0 binds an ephemeral port; the bound one is logged with `worker ready`. */
   grpcPort: number
   engine: EngineName
+  comfyuiUrl: string
+  /** user templates, in addition to the shipped ones; null when unset */
+  workflowsDir: string | null
+  /** a job running longer than this fails (and is stopped in ComfyUI) */
+  jobTimeoutMs: number
+  /** how often the comfyui engine polls /history, /queue and /system_stats */
+  comfyuiPollMs: number
+  /** how long a running job keeps retrying an unreachable ComfyUI before it fails */
+  comfyuiGiveUpMs: number
   builtinSteps: number
   builtinStepMs: number
   concurrency: number
@@ -42,6 +51,11 @@ export function loadConfig (env: Env, defaults: ConfigDefaults): WorkerConfig {
     grpcHost: nonEmpty(env, 'WORKER_GRPC_HOST', '127.0.0.1'),
     grpcPort: integer(env, 'WORKER_GRPC_PORT', 50051, 0, 65535),
     engine: oneOf(env, 'ENGINE', 'builtin', ENGINES),
+    comfyuiUrl: httpUrl(env, 'COMFYUI_URL', 'http://127.0.0.1:8188'),
+    workflowsDir: raw(env, 'WORKFLOWS_DIR') ?? null,
+    jobTimeoutMs: integer(env, 'JOB_TIMEOUT_MS', 600_000, 1000, 86_400_000),
+    comfyuiPollMs: integer(env, 'COMFYUI_POLL_MS', 1000, 50, 60_000),
+    comfyuiGiveUpMs: integer(env, 'COMFYUI_GIVE_UP_MS', 30_000, 500, 3_600_000),
     builtinSteps: integer(env, 'BUILTIN_STEPS', 8, 1, 1000),
     builtinStepMs: integer(env, 'BUILTIN_STEP_MS', 150, 0, 600_000),
     concurrency: integer(env, 'WORKER_CONCURRENCY', 1, 1, 256),
@@ -92,6 +106,19 @@ function redisUrl (env: Env, name: string, fallback: string): string {
     throw new ConfigError(name, value, 'a redis:// or rediss:// URL with a host')
   }
   return value
+}
+
+function httpUrl (env: Env, name: string, fallback: string): string {
+  const value = raw(env, name)
+  if (value === undefined) return fallback
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {}
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.search !== '') {
+    throw new ConfigError(name, value, 'an http:// or https:// URL with a host and no query')
+  }
+  return value.replace(/\/+$/, '')
 }
 
 function queueName (env: Env, name: string, fallback: string): string {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { Worker, type Job } from 'bullmq'
+import { DelayedError, Worker, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { QueuedJob } from '@comfy-jobs/contracts'
@@ -27,6 +27,9 @@ export interface JobOutcome {
 
 export type CancelState = 'running' | 'held' | 'unknown'
 
+/** How long a job taken while the engine is not ready waits before it is offered again. */
+const NOT_READY_DELAY_MS = 1000
+
 interface Execution {
   /** running: the engine works on it; held: its terminal event waits for the gateway's ack */
   state: 'running' | 'held'
@@ -44,6 +47,8 @@ export class Consumer {
   readonly #executions = new Map<string, Execution>()
   #connection: Redis | null = null
   #worker: Worker<QueuedJob, JobOutcome> | null = null
+  /** while paused, no job is taken: the engine cannot run them now */
+  #paused = false
 
   constructor (options: ConsumerOptions) {
     this.#o = options
@@ -58,19 +63,39 @@ export class Consumer {
     return this.#worker !== null
   }
 
+  get paused (): boolean {
+    return this.#paused
+  }
+
+  /** Stops taking jobs (running ones go on); they wait in the queue until resume(). */
+  async pause (): Promise<void> {
+    if (this.#paused) return
+    this.#paused = true
+    this.#log.info('paused: not taking jobs')
+    await this.#worker?.pause(true)
+  }
+
+  async resume (): Promise<void> {
+    if (!this.#paused) return
+    this.#paused = false
+    this.#log.info('resumed: taking jobs')
+    await this.#worker?.resume()
+  }
+
   async start (): Promise<void> {
     if (this.#worker !== null) return
     this.#connection = new Redis(this.#o.redisUrl, { maxRetriesPerRequest: null })
     this.#connection.on('error', err => this.#log.warn({ err: err.message }, 'redis connection error'))
-    this.#worker = new Worker<QueuedJob, JobOutcome>(this.#o.queueName, job => this.#process(job), {
+    this.#worker = new Worker<QueuedJob, JobOutcome>(this.#o.queueName, (job, token) => this.#process(job, token), {
       connection: this.#connection,
-      concurrency: this.#o.concurrency
+      concurrency: this.#o.concurrency,
+      autorun: !this.#paused
     })
     this.#worker.on('error', err => this.#log.error({ err: err.message }, 'queue worker error'))
     // The processor never throws, so this is BullMQ itself giving up on a job (lost lock, missing key).
     this.#worker.on('failed', (job, err) => this.#log.warn({ job_id: job?.id, err: err.message }, 'queue job failed'))
     await this.#worker.waitUntilReady()
-    this.#log.info({ queue: this.#o.queueName, concurrency: this.#o.concurrency }, 'consuming queue')
+    this.#log.info({ queue: this.#o.queueName, concurrency: this.#o.concurrency, paused: this.#paused }, 'consuming queue')
   }
 
   /**
@@ -107,10 +132,16 @@ export class Consumer {
     return 'running'
   }
 
-  async #process (job: Job<QueuedJob, JobOutcome>): Promise<JobOutcome> {
+  async #process (job: Job<QueuedJob, JobOutcome>, token?: string): Promise<JobOutcome> {
     const data = job.data
     const jobId = typeof data?.job_id === 'string' && data.job_id !== '' ? data.job_id : String(job.id)
     const log = this.#o.logger.child({ job_id: jobId })
+    if (this.#paused || !this.#o.engine.ready) {
+      // BullMQ can hand out a job that was already on its way when the pause began; put it back untouched.
+      log.info({ delay_ms: NOT_READY_DELAY_MS }, 'engine not ready; job goes back to the queue')
+      await job.moveToDelayed(Date.now() + NOT_READY_DELAY_MS, token)
+      throw new DelayedError()
+    }
     if (jobId !== job.id) log.warn({ bullmq_id: job.id }, 'queue job id differs from job_id in its data')
     const { engine, events, outputs } = this.#o
     const execution: Execution = { state: 'running', controller: new AbortController() }
@@ -140,6 +171,7 @@ export class Consumer {
     try {
       const result = await engine.run(data, {
         signal,
+        logger: log,
         onProgress: p => {
           events.append({ ...base, kind: 'PROGRESS', ...p })
           log.debug(p, 'progress')

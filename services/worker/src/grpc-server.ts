@@ -30,7 +30,7 @@ export interface WorkerGrpcServerOptions {
   outputs: OutputStore
   consumer: Consumer
   engine: Engine
-  /** for GetInfo.ready: taking jobs and not shutting down */
+  /** for GetInfo.ready and gRPC health: taking jobs (the engine is ready) and not shutting down */
   isReady: () => boolean
   logger: Logger
 }
@@ -60,6 +60,13 @@ export class WorkerGrpcServer {
     this.#health = addHealthService(this.#server, { '': 'SERVING', [WORKER_SERVICE_NAME]: 'SERVING' })
   }
 
+  /** gRPC health follows readiness: NOT_SERVING while the worker cannot take jobs. */
+  setServing (serving: boolean): void {
+    const status = serving ? 'SERVING' : 'NOT_SERVING'
+    this.#health.setStatus('', status)
+    this.#health.setStatus(WORKER_SERVICE_NAME, status)
+  }
+
   get port (): number | null {
     return this.#port
   }
@@ -80,8 +87,7 @@ export class WorkerGrpcServer {
 
   /** Ends the event streams, then shuts down, forcing after timeoutMs. */
   async close (timeoutMs: number): Promise<void> {
-    this.#health.setStatus('', 'NOT_SERVING')
-    this.#health.setStatus(WORKER_SERVICE_NAME, 'NOT_SERVING')
+    this.setServing(false)
     // An open bidi stream would keep tryShutdown waiting for ever.
     for (const call of this.#streams) call.end()
     let timer: NodeJS.Timeout | undefined
@@ -189,12 +195,14 @@ export class WorkerGrpcServer {
 
   #info (): WorkerInfo {
     const { events, engine, consumer, concurrency } = this.#o
+    const runnable = engine.runnable()
     return {
       worker_id: events.workerId,
       epoch: events.epoch,
       engine: engine.name,
-      workflows: [...engine.workflows],
-      models: [...engine.models],
+      workflows: runnable.map(r => r.workflow),
+      models: [...new Set(runnable.flatMap(r => r.models))],
+      runnable,
       concurrency,
       running: consumer.running,
       ready: this.#o.isReady()

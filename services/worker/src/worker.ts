@@ -27,7 +27,7 @@ export interface WorkerApp {
 const GRPC_CLOSE_MS = 1000
 
 export function createWorker (config: WorkerConfig, logger: Logger): WorkerApp {
-  const engine = createEngine(config)
+  const engine = createEngine(config, logger)
   const events = new EventLog(config.workerId)
   const outputs = new OutputStore()
   const consumer = new Consumer({
@@ -48,8 +48,13 @@ export function createWorker (config: WorkerConfig, logger: Logger): WorkerApp {
     outputs,
     consumer,
     engine,
-    isReady: () => consumer.started && !stopping,
+    isReady: () => consumer.started && !stopping && engine.ready,
     logger
+  })
+  engine.onReadyChange(ready => {
+    if (stopping) return
+    grpcServer.setServing(ready)
+    void (ready ? consumer.resume() : consumer.pause())
   })
 
   let starting: Promise<WorkerStartInfo> | null = null
@@ -60,6 +65,9 @@ export function createWorker (config: WorkerConfig, logger: Logger): WorkerApp {
     start () {
       starting ??= (async () => {
         const port = await grpcServer.listen()
+        await engine.start()
+        grpcServer.setServing(engine.ready)
+        if (!engine.ready) await consumer.pause()
         await consumer.start()
         return { port, workerId: config.workerId, epoch: events.epoch }
       })()
@@ -70,6 +78,7 @@ export function createWorker (config: WorkerConfig, logger: Logger): WorkerApp {
         stopping = true
         await starting?.catch(() => {})
         const drained = await consumer.close(drainTimeoutMs)
+        await engine.stop()
         await grpcServer.close(GRPC_CLOSE_MS)
         logger.info({ drained, unacked: events.pendingCount }, 'worker stopped')
       })()

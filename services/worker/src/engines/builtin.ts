@@ -1,6 +1,7 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises'
 import { BUILTIN_MODELS, BUILTIN_WORKFLOWS, MAX_BATCH_SIZE, MAX_SEED, type QueuedJob } from '@comfy-jobs/contracts'
 import { encodePng } from '../png.ts'
+import type { WorkflowModels } from '@comfy-jobs/rpc'
 import type { Engine, EngineResult, EngineRunOptions } from './engine.ts'
 import { TestPattern } from './test-pattern.ts'
 import { UnsupportedJobError } from './unsupported-job-error.ts'
@@ -21,6 +22,8 @@ export class BuiltinEngine implements Engine {
   readonly name = 'builtin'
   readonly workflows: readonly string[] = BUILTIN_WORKFLOWS
   readonly models: readonly string[] = BUILTIN_MODELS
+  /** It needs nothing outside the process, so it is always ready. */
+  readonly ready = true
   readonly #steps: number
   readonly #stepMs: number
 
@@ -28,6 +31,14 @@ export class BuiltinEngine implements Engine {
     this.#steps = options.steps
     this.#stepMs = options.stepMs
   }
+
+  runnable (): WorkflowModels[] {
+    return this.workflows.map(workflow => ({ workflow, models: [...this.models] }))
+  }
+
+  onReadyChange (): void {}
+  async start (): Promise<void> {}
+  async stop (): Promise<void> {}
 
   totalSteps (): number {
     return this.#steps

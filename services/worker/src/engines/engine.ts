@@ -1,6 +1,9 @@
+import type { Logger } from 'pino'
 import type { QueuedJob } from '@comfy-jobs/contracts'
+import type { WorkflowModels } from '@comfy-jobs/rpc'
 import type { WorkerConfig } from '../config.ts'
 import { BuiltinEngine } from './builtin.ts'
+import { createComfyEngine } from './comfyui/comfyui-engine.ts'
 
 export interface EngineProgress {
   step: number
@@ -27,23 +30,33 @@ export interface EngineResult {
 export interface EngineRunOptions {
   signal: AbortSignal
   onProgress: (progress: EngineProgress) => void
+  /** the job's child logger (job_id bound) */
+  logger?: Logger
 }
 
 export interface Engine {
   readonly name: string
-  readonly workflows: readonly string[]
-  readonly models: readonly string[]
+  /** What the engine can run now: each workflow with the model names it takes. */
+  runnable: () => WorkflowModels[]
+  /** False while the engine cannot take jobs (its backend is down); the worker then stops taking them. */
+  readonly ready: boolean
+  /** Called with the new value whenever `ready` changes. */
+  onReadyChange: (listener: (ready: boolean) => void) => void
+  /** Starts background work (health probes); resolves once the first probe has answered or failed. */
+  start: () => Promise<void>
+  stop: () => Promise<void>
   /** Known before the run starts, for the STARTED event; 0 when the engine cannot tell. */
   totalSteps: (job: QueuedJob) => number
   /** Rejects when the job cannot run (bad input, engine error) or when `signal` aborts. */
   run: (job: QueuedJob, options: EngineRunOptions) => Promise<EngineResult>
 }
 
-export function createEngine (config: WorkerConfig): Engine {
+/** Throws (naming the template or variable) when the engine's configuration cannot work. */
+export function createEngine (config: WorkerConfig, logger: Logger): Engine {
   switch (config.engine) {
     case 'builtin':
       return new BuiltinEngine({ steps: config.builtinSteps, stepMs: config.builtinStepMs })
     case 'comfyui':
-      throw new Error('ENGINE=comfyui is not implemented in this worker yet; use ENGINE=builtin')
+      return createComfyEngine(config, logger)
   }
 }
