@@ -76,6 +76,22 @@ export const HealthResponse = Type.Object({
   workers: Type.Object({
     configured: Type.Integer(),
     connected: Type.Integer(),
-    list: Type.Array(Type.Object({ address: Type.String(), connected: Type.Boolean(), worker_id: Nullable(Type.String()) }))
+    list: Type.Array(Type.Object({
+      address: Type.String(),
+      connected: Type.Boolean(),
+      worker_id: Nullable(Type.String()),
+      /** the worker takes jobs (its engine's backend, e.g. ComfyUI, answers) */
+      ready: Type.Boolean()
+    }))
   })
+})
+
+/** GET /api/workflows: what the connected workers can run, each workflow with the models it takes. */
+export const WorkflowsResponse = Type.Object({
+  workflows: Type.Array(Type.Object({ name: Type.String(), models: Type.Array(Type.String()) }))
+})
+
+/** GET /api/models: the models the workers can load, each with the workflows that take it. */
+export const ModelsResponse = Type.Object({
+  models: Type.Array(Type.Object({ name: Type.String(), workflows: Type.Array(Type.String()) }))
 })

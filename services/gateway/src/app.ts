@@ -14,6 +14,8 @@ import generateRoute from './routes/generate/index.ts'
 import statusRoute from './routes/status/index.ts'
 import healthRoute from './routes/health/index.ts'
 import outputsRoute from './routes/outputs/index.ts'
+import workflowsRoute from './routes/workflows/index.ts'
+import modelsRoute from './routes/models/index.ts'
 
 export interface AppOptions {
   config: GatewayConfig
@@ -35,4 +37,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await app.register(statusRoute)
   await app.register(healthRoute)
   await app.register(outputsRoute)
+  await app.register(workflowsRoute)
+  await app.register(modelsRoute)
 }

@@ -6,6 +6,8 @@ import type { EventIngestor, EventSource } from './event-ingestor.ts'
 const RPC_DEADLINE_MS = 2000
 const BACKOFF_MIN_MS = 200
 const BACKOFF_MAX_MS = 3000
+/** How often GetInfo is asked again: readiness and the model lists change while the stream is up. */
+const INFO_REFRESH_MS = 2000
 
 function sleep (ms: number, signal: AbortSignal): Promise<void> {
   return new Promise(resolve => {
@@ -31,6 +33,7 @@ export class WorkerLink implements EventSource {
   #epoch = ''
   #durableSeq = 0
   #running = false
+  #infoTimer: NodeJS.Timeout | null = null
   info: WorkerInfo | null = null
   connected = false
 
@@ -47,11 +50,20 @@ export class WorkerLink implements EventSource {
     this.#running = true
     this.#abort = new AbortController()
     void this.#loop()
+    this.#infoTimer = setInterval(() => {
+      this.getInfo().then(info => { this.info = info }, () => {})
+    }, INFO_REFRESH_MS)
+  }
+
+  /** Connected and its worker says it takes jobs. */
+  get ready (): boolean {
+    return this.connected && this.info?.ready === true
   }
 
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false
+    if (this.#infoTimer !== null) clearInterval(this.#infoTimer)
     this.#abort.abort()
     this.#call?.cancel()
     await this.#chain

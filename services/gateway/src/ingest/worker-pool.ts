@@ -20,18 +20,31 @@ export class WorkerPool {
     await Promise.all(this.links.map(l => l.stop()))
   }
 
-  /** Workflows and models some worker can run; before any worker has answered, the built-in set. */
+  /**
+   * Workflows and models some worker can run, and which models each workflow takes; before any
+   * worker has answered, the built-in set. A worker that does not list pairs takes every model it
+   * lists in every workflow it lists.
+   */
   runnable (): Runnable {
     const infos = this.links.map(l => l.info).filter(i => i !== null)
-    if (infos.length === 0) return { workflows: new Set(BUILTIN_WORKFLOWS), models: new Set(BUILTIN_MODELS) }
+    const pairs = infos.length === 0
+      ? [{ workflow: BUILTIN_WORKFLOWS[0], models: [...BUILTIN_MODELS] }]
+      : infos.flatMap(i => i.runnable?.length ? i.runnable : i.workflows.map(workflow => ({ workflow, models: i.models })))
+    const modelsByWorkflow = new Map<string, Set<string>>()
+    for (const { workflow, models } of pairs) {
+      const set = modelsByWorkflow.get(workflow) ?? new Set<string>()
+      for (const model of models ?? []) set.add(model)
+      modelsByWorkflow.set(workflow, set)
+    }
     return {
-      workflows: new Set(infos.flatMap(i => i.workflows)),
-      models: new Set(infos.flatMap(i => i.models))
+      workflows: new Set(modelsByWorkflow.keys()),
+      models: new Set([...modelsByWorkflow.values()].flatMap(set => [...set])),
+      modelsByWorkflow
     }
   }
 
-  summary (): { configured: number, connected: number, list: Array<{ address: string, connected: boolean, worker_id: string | null }> } {
-    const list = this.links.map(l => ({ address: l.address, connected: l.connected, worker_id: l.info?.worker_id ?? null }))
+  summary (): { configured: number, connected: number, list: Array<{ address: string, connected: boolean, worker_id: string | null, ready: boolean }> } {
+    const list = this.links.map(l => ({ address: l.address, connected: l.connected, worker_id: l.info?.worker_id ?? null, ready: l.ready }))
     return { configured: list.length, connected: list.filter(l => l.connected).length, list }
   }
 }

@@ -13,6 +13,8 @@ import { withDeadline } from '../deadline.ts'
 export interface Runnable {
   workflows: ReadonlySet<string>
   models: ReadonlySet<string>
+  /** the models each workflow takes */
+  modelsByWorkflow: ReadonlyMap<string, ReadonlySet<string>>
 }
 
 export interface JobServiceDeps {
@@ -47,13 +49,16 @@ export class JobService {
   }
 
   #checkRunnable (body: GenerateBody): void {
-    const { workflows, models } = this.#d.runnable()
+    const { workflows, models, modelsByWorkflow } = this.#d.runnable()
     const problems: Array<{ field: string, message: string }> = []
     if (!workflows.has(body.workflow)) {
       problems.push({ field: 'workflow', message: `unknown workflow ${JSON.stringify(body.workflow)}; the workers run: ${[...workflows].join(', ')}` })
     }
     if (!models.has(body.model)) {
       problems.push({ field: 'model', message: `unknown model ${JSON.stringify(body.model)}; the workers have: ${[...models].join(', ')}` })
+    } else if (workflows.has(body.workflow) && !modelsByWorkflow.get(body.workflow)?.has(body.model)) {
+      const takes = [...modelsByWorkflow.get(body.workflow) ?? []]
+      problems.push({ field: 'model', message: `workflow ${JSON.stringify(body.workflow)} does not take model ${JSON.stringify(body.model)}; it takes: ${takes.join(', ') || 'none available now'}` })
     }
     if (problems.length > 0) {
       throw new AppError('VALIDATION', { details: problems, extra: { error: `Invalid request: ${problems.map(p => `${p.field}: ${p.message}`).join('; ')}` } })

@@ -20,7 +20,8 @@ const route: FastifyPluginAsyncTypebox = async (app) => {
       probe(() => app.mysql.query('SELECT 1'))
     ])
     const workers = app.workers.summary()
-    const ok = redis === 'healthy' && mysql === 'healthy' && workers.connected > 0
+    // a worker that is connected but not ready (its ComfyUI is down) runs nothing: jobs only wait
+    const ok = redis === 'healthy' && mysql === 'healthy' && workers.list.some(w => w.ready)
     return { status: ok ? 'ok' as const : 'degraded' as const, redis, mysql, workers }
   }
   const schema = { response: { 200: HealthResponse } }

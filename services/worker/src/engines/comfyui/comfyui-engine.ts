@@ -60,7 +60,7 @@ export class ComfyEngine implements Engine {
 
   constructor (options: ComfyEngineOptions) {
     this.#o = options
-    const log = options.logger.child({ component: 'comfyui', comfyui_url: options.url })
+    const log = options.logger.child({ comfyui_url: options.url })
     this.#http = new ComfyHttpClient(options.url)
     this.#socket = new ComfySocket(options.url, options.workerId, log)
     this.#catalogue = new ModelCatalogue(options.templates, this.#http, log)

@@ -22,7 +22,7 @@ export class ReadinessMonitor {
 
   constructor (options: ReadinessMonitorOptions) {
     this.#o = options
-    this.#log = options.logger.child({ component: 'comfy-readiness', comfyui_url: options.http.baseUrl })
+    this.#log = options.logger.child({ component: 'comfy-readiness' })
   }
 
   get ready (): boolean {

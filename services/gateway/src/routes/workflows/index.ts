@@ -1,0 +1,15 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { WorkflowsResponse } from '@comfy-jobs/contracts'
+
+/** What the workers can run: each workflow with the models it takes (the same list submits are checked against). */
+const route: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/api/workflows', { schema: { response: { 200: WorkflowsResponse } } }, async () => {
+    const { modelsByWorkflow } = app.workers.runnable()
+    const workflows = [...modelsByWorkflow.entries()]
+      .map(([name, models]) => ({ name, models: [...models].sort() }))
+      .sort((a, b) => a.name.localeCompare(b.name))
+    return { workflows }
+  })
+}
+
+export default route
