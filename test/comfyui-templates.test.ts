@@ -1,0 +1,108 @@
+// Workflow templates: each shipped template gets the job's values in exactly the right inputs of the
+// graph sent to /prompt, a user template in WORKFLOWS_DIR runs too, and a broken template (or bad
+// ComfyUI configuration) stops the worker at start naming the template and the fault.
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { TestSystem } from './helpers/system.ts'
+import { FakeComfyUI } from './fakes/comfyui/fake-comfyui.ts'
+import { runWorkerUntilExit } from './helpers/worker-process.ts'
+
+const SHIPPED = join(import.meta.dirname, '..', 'services', 'worker', 'workflows')
+const readJson = async (path: string) => JSON.parse(await readFile(path, 'utf8'))
+const isEnd = (s: any) => ['finished', 'failed', 'cancelled'].includes(s.status)
+
+const userDir = await mkdtemp(join(tmpdir(), 'cj-workflows-'))
+t.teardown(() => rm(userDir, { recursive: true, force: true }))
+async function writeTemplate (dir: string, name: string, graph: unknown, manifest: unknown): Promise<void> {
+  await mkdir(join(dir, name), { recursive: true })
+  await writeFile(join(dir, name, 'graph.json'), typeof graph === 'string' ? graph : JSON.stringify(graph))
+  await writeFile(join(dir, name, 'manifest.json'), JSON.stringify(manifest))
+}
+
+const sdxlGraph = await readJson(join(SHIPPED, 'sdxl_text_to_image', 'graph.json'))
+const sdxlManifest = await readJson(join(SHIPPED, 'sdxl_text_to_image', 'manifest.json'))
+await writeTemplate(userDir, 'sd15_sketch', { ...sdxlGraph, 9: { class_type: 'SaveImage', inputs: { filename_prefix: 'sketches/sd15', images: ['8', 0] } } },
+  { ...sdxlManifest, models: { sd15: { file: 'v1-5-pruned-emaonly.safetensors' } } })
+
+const fake = new FakeComfyUI({ stepMs: 1, nodeMs: 1 })
+await fake.start()
+t.teardown(() => fake.stop())
+const sys = await TestSystem.start(t, { name: 'comfy_templates', workerEnv: { ENGINE: 'comfyui', COMFYUI_URL: fake.url, COMFYUI_POLL_MS: '200', WORKFLOWS_DIR: userDir } })
+await sys.waitForWorkersConnected()
+
+async function sentGraph (body: Record<string, unknown>): Promise<{ graph: any, request: any, status: any }> {
+  const res = await sys.submit(body)
+  if (res.status !== 200) throw new Error(JSON.stringify(res.body))
+  const status = await sys.waitForStatus(res.body.job_id, isEnd)
+  const request = fake.seen('POST', '/prompt').find(r => r.body.prompt_id === res.body.job_id)!.body
+  return { graph: request.prompt, request, status }
+}
+
+t.test('text_to_image (Z-Image Turbo FP8): prompt, seed, size, batch and model file, nothing else', async t => {
+  const { graph, request, status } = await sentGraph({ prompt: 'a tram in the rain', seed: 4000000001, aspect_ratio: '9:16', batch_size: 2, model: 'turbo_fp8' })
+  t.equal(status.status, 'finished', status.error ?? '')
+  const expected = await readJson(join(SHIPPED, 'text_to_image', 'graph.json'))
+  expected['27'].inputs.text = 'a tram in the rain'
+  expected['3'].inputs.seed = 4000000001
+  Object.assign(expected['13'].inputs, { width: 832, height: 1216, batch_size: 2 })
+  expected['28'].inputs.unet_name = 'z-image/z-image-turbo-fp8-e4m3fn.safetensors'
+  t.same(graph, expected, 'the template graph with exactly those inputs changed')
+  t.equal(request.prompt_id, status.job_id, 'our job id is the prompt id')
+  t.match(request.client_id, /^comfy-jobs-/, 'with the worker\'s own client id')
+  const alias = await sentGraph({ prompt: 'alias', seed: 1, model: 'z_image_turbo' })
+  t.equal(alias.graph['28'].inputs.unet_name, 'z-image/z-image-turbo-fp8-e4m3fn.safetensors', 'the alias z_image_turbo loads the same file')
+})
+
+t.test('sdxl_text_to_image (checkpoint): prompt, seed, size, batch and checkpoint, negative prompt kept', async t => {
+  const { graph, status } = await sentGraph({ prompt: 'a glass castle', seed: 77, aspect_ratio: '16:9', batch_size: 1, workflow: 'sdxl_text_to_image', model: 'sdxl_base' })
+  t.equal(status.status, 'finished', status.error ?? '')
+  const expected = await readJson(join(SHIPPED, 'sdxl_text_to_image', 'graph.json'))
+  expected['6'].inputs.text = 'a glass castle'
+  expected['3'].inputs.seed = 77
+  Object.assign(expected['5'].inputs, { width: 1216, height: 832, batch_size: 1 })
+  expected['4'].inputs.ckpt_name = 'sd_xl_base_1.0.safetensors'
+  t.same(graph, expected)
+})
+
+t.test('a template from WORKFLOWS_DIR is listed and runs (outputs in a subfolder)', async t => {
+  const workflows = await (await fetch(`${sys.baseUrl}/api/workflows`)).json()
+  t.same(workflows.workflows.map((w: any) => w.name), ['sd15_sketch', 'sdxl_text_to_image', 'text_to_image'])
+  t.same(workflows.workflows[0].models, ['sd15'])
+  const { graph, status } = await sentGraph({ prompt: 'a pencil fox', seed: 3, workflow: 'sd15_sketch', model: 'sd15' })
+  t.equal(status.status, 'finished', status.error ?? '')
+  t.equal(graph['4'].inputs.ckpt_name, 'v1-5-pruned-emaonly.safetensors')
+  t.ok(fake.seen('GET', '/view').some(r => r.query.get('subfolder') === 'sketches'), 'fetched from its subfolder')
+})
+
+t.test('the worker refuses to start on a broken template, naming it and the fault', async t => {
+  const zGraph = await readJson(join(SHIPPED, 'text_to_image', 'graph.json'))
+  const zManifest = await readJson(join(SHIPPED, 'text_to_image', 'manifest.json'))
+  const noOutput = { ...zGraph }
+  delete noOutput['9']
+  delete noOutput['8']
+  const cases: Array<[string, unknown, unknown, RegExp]> = [
+    ['missing_node', zGraph, { ...zManifest, inputs: { ...zManifest.inputs, seed: { node: '99', input: 'seed' } } }, /workflow template "missing_node" .*manifest inputs\.seed points at node "99", which is not in the graph/],
+    ['missing_input', zGraph, { ...zManifest, inputs: { ...zManifest.inputs, prompt: { node: '27', input: 'txt' } } }, /workflow template "missing_input" .*input "txt" of node "27" \(CLIPTextEncode\), which has no such input/],
+    ['no_output', noOutput, { ...zManifest, outputs: undefined }, /workflow template "no_output" .*the graph has no output node/],
+    ['bad_json', '{"3": ', zManifest, /workflow template "bad_json" .*graph\.json.*not valid JSON/],
+    ['no_models', zGraph, { ...zManifest, models: {} }, /workflow template "no_models" .*manifest models must name at least one model/]
+  ]
+  for (const [name, graph, manifest, message] of cases) {
+    const dir = await mkdtemp(join(tmpdir(), 'cj-broken-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    await writeTemplate(dir, name, graph, manifest)
+    const result = await runWorkerUntilExit({ ENGINE: 'comfyui', COMFYUI_URL: fake.url, WORKFLOWS_DIR: dir, WORKER_GRPC_PORT: '0', QUEUE_NAME: `t-broken-${name}` })
+    t.equal(result.code, 1, `${name}: exits 1`)
+    t.match(result.output, message, `${name}: names the template and the fault`)
+  }
+})
+
+t.test('bad ComfyUI settings stop the worker naming the variable', async t => {
+  for (const [name, value] of [['COMFYUI_URL', 'ftp://host'], ['JOB_TIMEOUT_MS', '12s'], ['WORKFLOWS_DIR', '/nonexistent/templates']]) {
+    const result = await runWorkerUntilExit({ ENGINE: 'comfyui', WORKER_GRPC_PORT: '0', QUEUE_NAME: 't-badcfg', [name]: value })
+    t.equal(result.code, 1, `${name}: exits 1`)
+    t.match(result.output, new RegExp(`${name}=`), `${name}: the message names it`)
+  }
+})
