@@ -12,6 +12,8 @@ export interface ConsumerOptions {
   redisUrl: string
   queueName: string
   concurrency: number
+  lockDurationMs: number
+  maxAttempts: number
   engine: Engine
   events: EventLog
   outputs: OutputStore
@@ -64,7 +66,10 @@ export class Consumer {
     this.#connection.on('error', err => this.#log.warn({ err: err.message }, 'redis connection error'))
     this.#worker = new Worker<QueuedJob, JobOutcome>(this.#o.queueName, job => this.#process(job), {
       connection: this.#connection,
-      concurrency: this.#o.concurrency
+      concurrency: this.#o.concurrency,
+      lockDuration: this.#o.lockDurationMs,
+      stalledInterval: Math.max(1000, Math.floor(this.#o.lockDurationMs / 2)),
+      maxStalledCount: this.#o.maxAttempts - 1
     })
     this.#worker.on('error', err => this.#log.error({ err: err.message }, 'queue worker error'))
     // The processor never throws, so this is BullMQ itself giving up on a job (lost lock, missing key).

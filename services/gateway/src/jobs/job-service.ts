@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto'
+import { createHash, randomInt } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { PrismaClient } from '@comfy-jobs/db'
@@ -33,6 +33,27 @@ export function isJobId (id: string): boolean {
   return UUID.test(id)
 }
 
+function isUniqueViolation (err: unknown): boolean {
+  return (err as { code?: string })?.code === 'P2002'
+}
+
+/** SHA-256 of the request as the job rules see it (defaults applied, fields in a fixed order). */
+function requestHash (body: GenerateBody): string {
+  const canonical = [body.prompt, body.workflow, body.model, body.aspect_ratio, body.seed, body.batch_size]
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex')
+}
+
+export interface SubmitOptions {
+  /** the client's Idempotency-Key: a repeat with the same body returns the same job */
+  idempotencyKey?: string
+}
+
+export interface SubmitResult {
+  job_id: string
+  /** true when an earlier submit with the same Idempotency-Key created the job */
+  replayed: boolean
+}
+
 function isTxStartTimeout (err: unknown): boolean {
   const e = err as { code?: string, message?: string }
   return e?.code === 'P2028' || /Unable to start a transaction/i.test(e?.message ?? '')
@@ -64,8 +85,13 @@ export class JobService {
    * Insert row → push to queue → initialise status → commit, in one interactive transaction.
    * A failed push rolls the row back; a failed commit after the push removes the queue entry and key.
    */
-  async submit (body: GenerateBody): Promise<{ job_id: string }> {
+  async submit (body: GenerateBody, opts: SubmitOptions = {}): Promise<SubmitResult> {
     this.#checkRunnable(body)
+    const idempotency = opts.idempotencyKey ? { key: opts.idempotencyKey, requestHash: requestHash(body) } : undefined
+    if (idempotency) {
+      const earlier = await this.#replay(idempotency)
+      if (earlier) return earlier
+    }
     const size = ASPECT_RATIOS[body.aspect_ratio as keyof typeof ASPECT_RATIOS]
     const job: QueuedJob = {
       job_id: uuidv7(),
@@ -85,7 +111,7 @@ export class JobService {
     let pushed = false
     try {
       await this.#d.prisma.$transaction(async tx => {
-        await this.#d.store.insert(tx, job, createdAt)
+        await this.#d.store.insert(tx, job, createdAt, idempotency)
         log.info({ step: 'db_insert' }, 'job written to database (uncommitted)')
         await this.#d.queue.push(job, createdAt)
         pushed = true
@@ -104,6 +130,11 @@ export class JobService {
           (removeErr: unknown) => log.error({ step: 'compensation_failed', err: removeErr }, 'compensation failed; the sweeper must drop this job'))
         throw new AppError('JOB_CREATE_FAILED', { details: (err as Error).message, cause: err })
       }
+      if (idempotency && isUniqueViolation(err)) {
+        // a concurrent submit with the same key committed first
+        const earlier = await this.#replay(idempotency)
+        if (earlier) return earlier
+      }
       if (isTxStartTimeout(err)) {
         log.warn({ step: 'overloaded', err }, 'no database connection free for a transaction; shedding load')
         throw new AppError('OVERLOADED', { headers: { 'retry-after': '1' }, cause: err })
@@ -112,7 +143,16 @@ export class JobService {
       throw new AppError('JOB_CREATE_FAILED', { details: (err as Error).message, cause: err })
     }
     log.info({ step: 'commit' }, 'transaction committed')
-    return { job_id: job.job_id }
+    return { job_id: job.job_id, replayed: false }
+  }
+
+  async #replay (idempotency: { key: string, requestHash: string }): Promise<SubmitResult | null> {
+    const earlier = await this.#d.store.findByIdempotencyKey(idempotency.key)
+    if (!earlier) return null
+    if (earlier.requestHash !== idempotency.requestHash) {
+      throw new AppError('IDEMPOTENCY_CONFLICT', { extra: { job_id: earlier.id } })
+    }
+    return { job_id: earlier.id, replayed: true }
   }
 
   /** Redis first, then the database; null when neither knows the job. */

@@ -8,13 +8,16 @@ declare module 'fastify' {
   }
 }
 
+const RETRY_MS = 2000
+
 /**
  * A small mysql2 pool with jobs of its own: creating the database and applying migrations at boot,
- * and the readiness probe. Prisma keeps its own pool for the job data.
+ * and the readiness probe. Prisma keeps its own pool for the job data. When the database is down at
+ * boot the gateway starts degraded and keeps trying to migrate in the background.
  */
 export default fp(async (app) => {
   const { database, migrateOnStart } = app.config
-  if (migrateOnStart) await ensureDatabase(database)
+  const log = app.log.child({ component: 'migrations' })
   await app.register(fastifyMysql, {
     promise: true,
     host: database.host,
@@ -25,8 +28,21 @@ export default fp(async (app) => {
     connectionLimit: 2,
     connectTimeout: 2000
   })
-  if (migrateOnStart) {
-    const applied = await applyMigrations(app.mysql, app.log.child({ component: 'migrations' }))
-    app.log.info({ applied }, applied.length ? 'migrations applied' : 'database schema is up to date')
+  if (!migrateOnStart) return
+  const migrate = async () => {
+    await ensureDatabase(database, 2000)
+    const applied = await applyMigrations(app.mysql, log)
+    log.info({ applied }, applied.length ? 'migrations applied' : 'database schema is up to date')
+  }
+  try {
+    await migrate()
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'database unavailable at start; starting degraded and retrying migrations')
+    let timer: NodeJS.Timeout
+    const retry = () => {
+      timer = setTimeout(() => migrate().catch(() => retry()), RETRY_MS)
+    }
+    retry()
+    app.addHook('onClose', async () => clearTimeout(timer))
   }
 }, { name: 'mysql', dependencies: ['config'] })
