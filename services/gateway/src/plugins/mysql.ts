@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import fastifyMysql, { type MySQLPromisePool } from '@fastify/mysql'
+import mysql from 'mysql2/promise'
 import { applyMigrations, ensureDatabase } from '@comfy-jobs/db'
 
 declare module 'fastify' {
@@ -18,8 +19,7 @@ const RETRY_MS = 2000
 export default fp(async (app) => {
   const { database, migrateOnStart } = app.config
   const log = app.log.child({ component: 'migrations' })
-  await app.register(fastifyMysql, {
-    promise: true,
+  const options = {
     host: database.host,
     port: database.port,
     user: database.user,
@@ -27,13 +27,32 @@ export default fp(async (app) => {
     database: database.database,
     connectionLimit: 2,
     connectTimeout: 2000
-  })
-  if (!migrateOnStart) return
+  }
   const migrate = async () => {
     await ensureDatabase(database, 2000)
+    if (!migrateOnStart) return
     const applied = await applyMigrations(app.mysql, log)
     log.info({ applied }, applied.length ? 'migrations applied' : 'database schema is up to date')
   }
+
+  const reachable = await ensureDatabase(database, 2000).then(() => true, () => false)
+  if (reachable) {
+    await app.register(fastifyMysql, { promise: true, ...options })
+  } else {
+    // @fastify/mysql fails the boot when its first query fails; start degraded with the same pool shape.
+    const pool = mysql.createPool(options)
+    app.decorate('mysql', {
+      pool,
+      query: pool.query.bind(pool),
+      execute: pool.execute.bind(pool),
+      getConnection: pool.getConnection.bind(pool),
+      format: mysql.format,
+      escape: mysql.escape,
+      escapeId: mysql.escapeId
+    } as unknown as MySQLPromisePool)
+    app.addHook('onClose', async () => { await pool.end() })
+  }
+
   try {
     await migrate()
   } catch (err) {
