@@ -40,10 +40,10 @@ t.test('database unreachable during submit: a fast 5xx, and nothing left in Redi
 
   dbProxy.cut(true)
   const res = await sys.submit({ prompt: 'during the outage' })
-  t.ok(res.status >= 500 && res.status < 600, `5xx (${res.status})`)
+  t.equal(res.status, 503, 'a 503 the client may retry later')
   t.ok(res.ms < 5000, `fast (${res.ms.toFixed(0)} ms)`)
   t.type(res.body.error, 'string', `a clear error: ${res.body.error} / ${res.body.code}`)
-  t.not(res.body.code, 'QUEUE_UNAVAILABLE', 'not blamed on the queue')
+  t.equal(res.body.code, 'DATABASE_UNAVAILABLE', 'blamed on the database, not the queue or load')
   const counts = await sys.queueCounts()
   t.equal(counts.waiting + counts.prioritized, 1, 'no queue entry for it (only the earlier job)')
   t.equal(await keyCount(client, 'job:status:*'), 1, 'no status key for it')
@@ -102,6 +102,7 @@ t.test('the gateway starts degraded with Redis and the database down, and recove
   t.equal(health.mysql, 'unavailable')
   const failed = await sys.submit({ prompt: 'while everything is down' })
   t.ok(failed.status >= 500 && failed.ms < 5000, `submit fails fast (${failed.status}, ${failed.ms.toFixed(0)} ms): ${failed.body.error}`)
+  t.ok(['DATABASE_UNAVAILABLE', 'QUEUE_UNAVAILABLE'].includes(failed.body.code), `with the cause named (${failed.body.code})`)
 
   await redis.start()
   dbProxy.resume()

@@ -7,6 +7,7 @@ export const ERRORS = {
   QUEUE_UNAVAILABLE: { status: 500, error: '任務佇列異常，請稍後再試' },
   JOB_CREATE_FAILED: { status: 500, error: '任務建立失敗' },
   OVERLOADED: { status: 503, error: '系統忙碌中，請稍後再試' },
+  DATABASE_UNAVAILABLE: { status: 503, error: '資料庫暫時無法使用，請稍後再試' },
   IDEMPOTENCY_CONFLICT: { status: 409, error: 'Idempotency-Key was already used with a different request' },
   RATE_LIMITED: { status: 429, error: 'Too many submits; slow down' },
   JOB_NOT_FOUND: { status: 404, error: 'Job not found', message: '任務不存在或已被刪除' },

@@ -21,6 +21,8 @@ export interface JobServiceDeps {
   queue: JobQueue
   cache: StatusCache
   runnable: () => Runnable
+  /** a cheap probe, asked only after a failure, to tell "database down" from "too busy" */
+  databaseReachable: () => Promise<boolean>
   logger: Logger
   txMaxWaitMs: number
   txTimeoutMs: number
@@ -134,6 +136,10 @@ export class JobService {
         // a concurrent submit with the same key committed first
         const earlier = await this.#replay(idempotency)
         if (earlier) return earlier
+      }
+      if (!(await this.#d.databaseReachable())) {
+        log.error({ step: 'db_unavailable', err: (err as Error).message }, 'database unreachable; job not created')
+        throw new AppError('DATABASE_UNAVAILABLE', { headers: { 'retry-after': '2' }, details: (err as Error).message, cause: err })
       }
       if (isTxStartTimeout(err)) {
         log.warn({ step: 'overloaded', err }, 'no database connection free for a transaction; shedding load')
