@@ -4,6 +4,7 @@ import type { GatewayConfig } from './config.ts'
 import configPlugin from './plugins/config.ts'
 import errorHandler from './plugins/error-handler.ts'
 import jsonBody from './plugins/json-body.ts'
+import drain from './plugins/drain.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import mysqlPlugin from './plugins/mysql.ts'
 import prismaPlugin from './plugins/prisma.ts'
@@ -27,6 +28,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await app.register(configPlugin, { config: opts.config })
   await app.register(errorHandler)
   await app.register(jsonBody)
+  await app.register(drain)
   await app.register(rateLimitPlugin)
   await app.register(mysqlPlugin)
   await app.register(prismaPlugin)
