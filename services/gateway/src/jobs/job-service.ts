@@ -64,6 +64,8 @@ function isTxStartTimeout (err: unknown): boolean {
 /** The rules of a job, shared by every transport (REST now, gRPC later). */
 export class JobService {
   readonly #d: JobServiceDeps
+  /** submits in flight per Idempotency-Key: a burst of repeats waits for the first instead of racing it in the database */
+  readonly #keyed = new Map<string, Promise<unknown>>()
 
   constructor (deps: JobServiceDeps) {
     this.#d = deps
@@ -89,7 +91,19 @@ export class JobService {
    */
   async submit (body: GenerateBody, opts: SubmitOptions = {}): Promise<SubmitResult> {
     this.#checkRunnable(body)
-    const idempotency = opts.idempotencyKey ? { key: opts.idempotencyKey, requestHash: requestHash(body) } : undefined
+    const key = opts.idempotencyKey
+    if (!key) return this.#submit(body)
+    const before = this.#keyed.get(key) ?? Promise.resolve()
+    const mine = before.catch(() => {}).then(() => this.#submit(body, { key, requestHash: requestHash(body) }))
+    this.#keyed.set(key, mine)
+    try {
+      return await mine
+    } finally {
+      if (this.#keyed.get(key) === mine) this.#keyed.delete(key)
+    }
+  }
+
+  async #submit (body: GenerateBody, idempotency?: { key: string, requestHash: string }): Promise<SubmitResult> {
     if (idempotency) {
       const earlier = await this.#replay(idempotency)
       if (earlier) return earlier
