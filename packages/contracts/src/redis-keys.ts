@@ -12,3 +12,8 @@ export function eventsStreamKey (jobId: string): string {
 
 /** One pub/sub channel for every job's events: messages are `${job_id} ${seq}` (a wake-up, not data). */
 export const EVENTS_CHANNEL = 'job:events'
+
+/** The lease that lets one gateway at a time run the sweeper for a queue. */
+export function sweeperLeaseKey (queueName: string): string {
+  return `sweeper:lease:${queueName}`
+}

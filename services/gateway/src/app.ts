@@ -4,12 +4,15 @@ import type { GatewayConfig } from './config.ts'
 import configPlugin from './plugins/config.ts'
 import errorHandler from './plugins/error-handler.ts'
 import jsonBody from './plugins/json-body.ts'
+import drain from './plugins/drain.ts'
+import rateLimitPlugin from './plugins/rate-limit.ts'
 import mysqlPlugin from './plugins/mysql.ts'
 import prismaPlugin from './plugins/prisma.ts'
 import redisPlugin from './plugins/redis.ts'
 import queuePlugin from './plugins/queue.ts'
 import ingestPlugin from './plugins/ingest.ts'
 import jobsPlugin from './plugins/jobs.ts'
+import sweeperPlugin from './plugins/sweeper.ts'
 import generateRoute from './routes/generate/index.ts'
 import statusRoute from './routes/status/index.ts'
 import healthRoute from './routes/health/index.ts'
@@ -27,12 +30,15 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await app.register(configPlugin, { config: opts.config })
   await app.register(errorHandler)
   await app.register(jsonBody)
+  await app.register(drain)
+  await app.register(rateLimitPlugin)
   await app.register(mysqlPlugin)
   await app.register(prismaPlugin)
   await app.register(redisPlugin)
   await app.register(queuePlugin)
   await app.register(ingestPlugin)
   await app.register(jobsPlugin)
+  await app.register(sweeperPlugin)
   await app.register(generateRoute)
   await app.register(statusRoute)
   await app.register(healthRoute)

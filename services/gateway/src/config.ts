@@ -23,6 +23,10 @@ export interface GatewayConfig {
   progressDbIntervalMs: number
   bodyLimitBytes: number
   gatewayId: string
+  sweepIntervalMs: number
+  sweepGraceMs: number
+  maxAttempts: number
+  submitRateLimitPerMinute: number
 }
 
 type Env = Record<string, string | undefined>
@@ -97,6 +101,10 @@ export function loadConfig (env: Env = process.env): GatewayConfig {
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     progressDbIntervalMs: int(env, 'PROGRESS_DB_INTERVAL_MS', 1000, 0, 600000),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 64 * 1024 * 1024),
-    gatewayId: env.GATEWAY_ID ?? `${hostname()}-${process.pid}`
+    gatewayId: env.GATEWAY_ID ?? `${hostname()}-${process.pid}`,
+    sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 5000, 100, 3600_000),
+    sweepGraceMs: int(env, 'SWEEP_GRACE_MS', 30_000, 0, 86400_000),
+    maxAttempts: int(env, 'MAX_ATTEMPTS', 3, 1, 100),
+    submitRateLimitPerMinute: int(env, 'SUBMIT_RATE_LIMIT_PER_MINUTE', 600, 0, 10_000_000)
   }
 }

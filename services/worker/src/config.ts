@@ -27,6 +27,10 @@ export interface WorkerConfig {
   queueName: string
   workerId: string
   shutdownGraceMs: number
+  /** BullMQ lock: a crashed worker's job is handed to another after this long */
+  lockDurationMs: number
+  /** runs of one job (first run plus reruns after stalls) before BullMQ gives up on it */
+  maxAttempts: number
   logLevel: LogLevel
 }
 
@@ -62,6 +66,8 @@ export function loadConfig (env: Env, defaults: ConfigDefaults): WorkerConfig {
     queueName: queueName(env, 'QUEUE_NAME', DEFAULT_QUEUE_NAME),
     workerId: nonEmpty(env, 'WORKER_ID', defaults.workerId),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
+    lockDurationMs: integer(env, 'LOCK_DURATION_MS', 30_000, 1000, 3_600_000),
+    maxAttempts: integer(env, 'MAX_ATTEMPTS', 3, 1, 100),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS)
   }
 }

@@ -12,6 +12,8 @@ export interface ConsumerOptions {
   redisUrl: string
   queueName: string
   concurrency: number
+  lockDurationMs: number
+  maxAttempts: number
   engine: Engine
   events: EventLog
   outputs: OutputStore
@@ -89,6 +91,9 @@ export class Consumer {
     this.#worker = new Worker<QueuedJob, JobOutcome>(this.#o.queueName, (job, token) => this.#process(job, token), {
       connection: this.#connection,
       concurrency: this.#o.concurrency,
+      lockDuration: this.#o.lockDurationMs,
+      stalledInterval: Math.max(1000, Math.floor(this.#o.lockDurationMs / 2)),
+      maxStalledCount: this.#o.maxAttempts - 1,
       autorun: !this.#paused
     })
     this.#worker.on('error', err => this.#log.error({ err: err.message }, 'queue worker error'))

@@ -34,6 +34,8 @@ export function createWorker (config: WorkerConfig, logger: Logger): WorkerApp {
     redisUrl: config.redisUrl,
     queueName: config.queueName,
     concurrency: config.concurrency,
+    lockDurationMs: config.lockDurationMs,
+    maxAttempts: config.maxAttempts,
     engine,
     events,
     outputs,

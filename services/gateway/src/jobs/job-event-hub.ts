@@ -27,8 +27,9 @@ export class JobEventHub {
     this.#subscriber.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'event subscriber connection error'))
   }
 
-  async start (): Promise<void> {
-    await this.#subscriber.subscribe(EVENTS_CHANNEL)
+  /** Subscribes without waiting: while Redis is away the subscription is made when it returns. */
+  start (): void {
+    this.#subscriber.subscribe(EVENTS_CHANNEL).catch((err: Error) => this.#log.warn({ err: err.message }, 'event subscription failed'))
   }
 
   async stop (): Promise<void> {

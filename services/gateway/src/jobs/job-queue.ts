@@ -13,6 +13,12 @@ export class QueuePushError extends Error {
 
 export const JOB_NAME = 'generate'
 
+export type QueueEntryState =
+  | { kind: 'missing' }
+  | { kind: 'present' }
+  | { kind: 'completed' }
+  | { kind: 'failed', failedReason: string }
+
 /** The producer side of the BullMQ queue, plus the status hash that is born with each entry. */
 export class JobQueue {
   readonly #queue: Queue
@@ -54,6 +60,34 @@ export class JobQueue {
       void Promise.allSettled([add, init]).then(() => this.remove(job.job_id)).catch(() => {})
       throw new QueuePushError(`Redis push failed: ${(err as Error).message}`, err)
     }
+  }
+
+  /** Enqueues a job again after its entry was lost; a no-op when the entry exists. */
+  async requeue (job: QueuedJob): Promise<void> {
+    await withDeadline(this.#queue.add(JOB_NAME, job, { jobId: job.job_id }), this.#timeoutMs, 'Redis requeue')
+  }
+
+  /** What the queue knows of each job, in one round trip. */
+  async inspect (ids: string[]): Promise<Map<string, QueueEntryState>> {
+    const pipeline = this.#redis.pipeline()
+    for (const id of ids) pipeline.hmget(this.#queue.toKey(id), 'timestamp', 'finishedOn', 'failedReason')
+    const results = await withDeadline(pipeline.exec(), this.#timeoutMs, 'Redis queue inspection')
+    const states = new Map<string, QueueEntryState>()
+    ids.forEach((id, i) => {
+      const [err, value] = results![i]
+      if (err) throw err
+      const [timestamp, finishedOn, failedReason] = value as Array<string | null>
+      if (timestamp === null) states.set(id, { kind: 'missing' })
+      else if (finishedOn !== null && failedReason !== null) states.set(id, { kind: 'failed', failedReason })
+      else if (finishedOn !== null) states.set(id, { kind: 'completed' })
+      else states.set(id, { kind: 'present' })
+    })
+    return states
+  }
+
+  /** Ids of entries waiting to run (not active), up to limit. */
+  async waitingIds (limit: number): Promise<string[]> {
+    return withDeadline(this.#queue.getRanges(['wait', 'prioritized', 'delayed'], 0, limit - 1, true), this.#timeoutMs, 'Redis queue listing')
   }
 
   /** Removes the queue entry and the status hash (compensation of a push whose commit failed). */

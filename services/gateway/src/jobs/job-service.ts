@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto'
+import { createHash, randomInt } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { PrismaClient } from '@comfy-jobs/db'
@@ -23,6 +23,8 @@ export interface JobServiceDeps {
   queue: JobQueue
   cache: StatusCache
   runnable: () => Runnable
+  /** a cheap probe, asked only after a failure, to tell "database down" from "too busy" */
+  databaseReachable: () => Promise<boolean>
   logger: Logger
   txMaxWaitMs: number
   txTimeoutMs: number
@@ -35,6 +37,27 @@ export function isJobId (id: string): boolean {
   return UUID.test(id)
 }
 
+function isUniqueViolation (err: unknown): boolean {
+  return (err as { code?: string })?.code === 'P2002'
+}
+
+/** SHA-256 of the request as the job rules see it (defaults applied, fields in a fixed order). */
+function requestHash (body: GenerateBody): string {
+  const canonical = [body.prompt, body.workflow, body.model, body.aspect_ratio, body.seed, body.batch_size]
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex')
+}
+
+export interface SubmitOptions {
+  /** the client's Idempotency-Key: a repeat with the same body returns the same job */
+  idempotencyKey?: string
+}
+
+export interface SubmitResult {
+  job_id: string
+  /** true when an earlier submit with the same Idempotency-Key created the job */
+  replayed: boolean
+}
+
 function isTxStartTimeout (err: unknown): boolean {
   const e = err as { code?: string, message?: string }
   return e?.code === 'P2028' || /Unable to start a transaction/i.test(e?.message ?? '')
@@ -43,6 +66,8 @@ function isTxStartTimeout (err: unknown): boolean {
 /** The rules of a job, shared by every transport (REST now, gRPC later). */
 export class JobService {
   readonly #d: JobServiceDeps
+  /** submits in flight per Idempotency-Key: a burst of repeats waits for the first instead of racing it in the database */
+  readonly #keyed = new Map<string, Promise<unknown>>()
 
   constructor (deps: JobServiceDeps) {
     this.#d = deps
@@ -69,8 +94,25 @@ export class JobService {
    * Insert row → push to queue → initialise status → commit, in one interactive transaction.
    * A failed push rolls the row back; a failed commit after the push removes the queue entry and key.
    */
-  async submit (body: GenerateBody): Promise<{ job_id: string }> {
+  async submit (body: GenerateBody, opts: SubmitOptions = {}): Promise<SubmitResult> {
     this.#checkRunnable(body)
+    const key = opts.idempotencyKey
+    if (!key) return this.#submit(body)
+    const before = this.#keyed.get(key) ?? Promise.resolve()
+    const mine = before.catch(() => {}).then(() => this.#submit(body, { key, requestHash: requestHash(body) }))
+    this.#keyed.set(key, mine)
+    try {
+      return await mine
+    } finally {
+      if (this.#keyed.get(key) === mine) this.#keyed.delete(key)
+    }
+  }
+
+  async #submit (body: GenerateBody, idempotency?: { key: string, requestHash: string }): Promise<SubmitResult> {
+    if (idempotency) {
+      const earlier = await this.#replay(idempotency)
+      if (earlier) return earlier
+    }
     const size = ASPECT_RATIOS[body.aspect_ratio as keyof typeof ASPECT_RATIOS]
     const job: QueuedJob = {
       job_id: uuidv7(),
@@ -90,7 +132,7 @@ export class JobService {
     let pushed = false
     try {
       await this.#d.prisma.$transaction(async tx => {
-        await this.#d.store.insert(tx, job, createdAt)
+        await this.#d.store.insert(tx, job, createdAt, idempotency)
         log.info({ step: 'db_insert' }, 'job written to database (uncommitted)')
         await this.#d.queue.push(job, createdAt)
         pushed = true
@@ -109,6 +151,15 @@ export class JobService {
           (removeErr: unknown) => log.error({ step: 'compensation_failed', err: removeErr }, 'compensation failed; the sweeper must drop this job'))
         throw new AppError('JOB_CREATE_FAILED', { details: (err as Error).message, cause: err })
       }
+      if (idempotency && isUniqueViolation(err)) {
+        // a concurrent submit with the same key committed first
+        const earlier = await this.#replay(idempotency)
+        if (earlier) return earlier
+      }
+      if (!(await this.#d.databaseReachable())) {
+        log.error({ step: 'db_unavailable', err: (err as Error).message }, 'database unreachable; job not created')
+        throw new AppError('DATABASE_UNAVAILABLE', { headers: { 'retry-after': '2' }, details: (err as Error).message, cause: err })
+      }
       if (isTxStartTimeout(err)) {
         log.warn({ step: 'overloaded', err }, 'no database connection free for a transaction; shedding load')
         throw new AppError('OVERLOADED', { headers: { 'retry-after': '1' }, cause: err })
@@ -117,7 +168,16 @@ export class JobService {
       throw new AppError('JOB_CREATE_FAILED', { details: (err as Error).message, cause: err })
     }
     log.info({ step: 'commit' }, 'transaction committed')
-    return { job_id: job.job_id }
+    return { job_id: job.job_id, replayed: false }
+  }
+
+  async #replay (idempotency: { key: string, requestHash: string }): Promise<SubmitResult | null> {
+    const earlier = await this.#d.store.findByIdempotencyKey(idempotency.key)
+    if (!earlier) return null
+    if (earlier.requestHash !== idempotency.requestHash) {
+      throw new AppError('IDEMPOTENCY_CONFLICT', { extra: { job_id: earlier.id } })
+    }
+    return { job_id: earlier.id, replayed: true }
   }
 
   /** Redis first, then the database; null when neither knows the job. */

@@ -24,10 +24,12 @@ export class JobStore {
     this.#prisma = prisma
   }
 
-  async insert (tx: Tx, job: QueuedJob, createdAt: Date): Promise<void> {
+  async insert (tx: Tx, job: QueuedJob, createdAt: Date, idempotency?: { key: string, requestHash: string }): Promise<void> {
     await tx.job.create({
       data: {
         id: job.job_id,
+        idempotencyKey: idempotency?.key,
+        requestHash: idempotency?.requestHash,
         workflow: job.workflow,
         model: job.model,
         prompt: job.prompt,
@@ -41,6 +43,30 @@ export class JobStore {
 
   find (id: string): Promise<JobWithOutputs | null> {
     return this.#prisma.job.findUnique({ where: { id }, include: { outputs: { orderBy: { index: 'asc' } } } })
+  }
+
+  findByIdempotencyKey (key: string): Promise<{ id: string, requestHash: string | null } | null> {
+    return this.#prisma.job.findUnique({ where: { idempotencyKey: key }, select: { id: true, requestHash: true } })
+  }
+
+  /** Live jobs not updated since `before`, oldest first: candidates for the sweeper. */
+  findStale (before: Date, limit: number): Promise<Job[]> {
+    return this.#prisma.job.findMany({ where: { status: LIVE, updatedAt: { lt: before } }, orderBy: { createdAt: 'asc' }, take: limit })
+  }
+
+  /** The subset of ids that have a row. */
+  async existing (ids: string[]): Promise<Set<string>> {
+    const rows = await this.#prisma.job.findMany({ where: { id: { in: ids } }, select: { id: true } })
+    return new Set(rows.map(r => r.id))
+  }
+
+  /** A live job goes back to queued (its queue entry was lost); false if it is no longer live. */
+  async requeue (id: string): Promise<boolean> {
+    const { count } = await this.#prisma.job.updateMany({
+      where: { id, status: LIVE },
+      data: { status: 'queued', progress: 0, step: null, workerId: null }
+    })
+    return count === 1
   }
 
   async exists (id: string): Promise<boolean> {

@@ -39,7 +39,7 @@ export default fp(async (app) => {
   app.decorate('jobEvents', events)
   app.decorate('jobEventHub', hub)
   app.addHook('onReady', async () => {
-    await hub.start()
+    hub.start()
     workers.start()
   })
   app.addHook('onClose', async () => {

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { JobService } from '../jobs/job-service.ts'
+import { withDeadline } from '../deadline.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,6 +16,7 @@ export default fp(async (app) => {
     queue: app.jobQueue,
     cache: app.statusCache,
     runnable: () => app.workers.runnable(),
+    databaseReachable: () => withDeadline(app.mysql.query('SELECT 1'), 500, 'database probe').then(() => true, () => false),
     logger: app.log.child({ component: 'jobs' }),
     txMaxWaitMs,
     txTimeoutMs,

@@ -10,7 +10,7 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const { database, dbPoolSize } = app.config
   const prisma = createPrismaClient(database, { poolSize: dbPoolSize })
-  await prisma.$queryRaw`SELECT 1`
+  await prisma.$queryRaw`SELECT 1`.catch((err: Error) => app.log.warn({ err: err.message }, 'database probe failed at start; Prisma will reconnect on use'))
   app.decorate('prisma', prisma)
   app.addHook('onClose', async () => { await prisma.$disconnect() })
 }, { name: 'prisma', dependencies: ['config', 'mysql'] })

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// `npm test [-- tap args]`: prepare the checkout, then run tap (configured by .taprc) and exit with
+// its code. Extra arguments go to tap unchanged, e.g. `npm test -- test/end-to-end.test.ts` or
+// `npm test -- --reporter=tap`. Preparation messages go to stderr; stdout is tap's alone.
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { createConnection } from 'node:net'
+import { join } from 'node:path'
+import { prepare, root } from './prepare.mjs'
+
+function note (line) {
+  process.stderr.write(`test: ${line}\n`)
+}
+
+try {
+  await prepare()
+} catch (err) {
+  note(`cannot prepare the checkout: ${err.message}`)
+  process.exit(1)
+}
+
+// The integration tests need the shared MariaDB and Redis; say so up front rather than in 40 timeouts.
+function reachable (host, port) {
+  return new Promise(resolve => {
+    const sock = createConnection({ host, port })
+    const done = ok => { sock.destroy(); resolve(ok) }
+    sock.setTimeout(1000, () => done(false))
+    sock.once('connect', () => done(true))
+    sock.once('error', () => done(false))
+  })
+}
+const [db, redis] = await Promise.all([reachable('127.0.0.1', 3306), reachable('127.0.0.1', 6379)])
+if (!db) note('warning: MariaDB does not answer on 127.0.0.1:3306; most tests will fail')
+if (!redis) note('warning: Redis does not answer on 127.0.0.1:6379; most tests will fail')
+
+const tap = join(root, 'node_modules', '.bin', 'tap')
+if (!existsSync(tap)) {
+  note(`${tap} is missing (is tap in the root devDependencies?)`)
+  process.exit(1)
+}
+
+const child = spawn(tap, process.argv.slice(2), { cwd: root, stdio: 'inherit' })
+// tap receives a terminal's Ctrl-C itself (same process group); a SIGTERM sent to this script alone
+// is passed on so tap can end its test processes.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => { try { child.kill(sig) } catch {} })
+}
+child.on('error', err => {
+  note(`cannot run tap: ${err.message}`)
+  process.exit(1)
+})
+child.on('exit', (code, signal) => {
+  const signals = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 }
+  process.exit(code ?? 128 + (signals[signal] ?? 1))
+})

@@ -1,0 +1,69 @@
+// An Idempotency-Key makes a repeated or concurrent submit return the same job instead of a second one.
+import t from 'tap'
+import { TestSystem } from './helpers/system.ts'
+
+t.test('idempotent submit', async t => {
+  const sys = await TestSystem.start(t, { name: 'idem', workers: 0, gatewayEnv: { SUBMIT_RATE_LIMIT_PER_MINUTE: '0' } })
+  const post = (body: unknown, key?: string) => fetch(`${sys.baseUrl}/api/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+    body: JSON.stringify(body)
+  })
+  const count = async (sql: string, args: unknown[] = []) => Number(((await sys.db.pool.query(sql, args)) as any)[0][0].n)
+
+  t.test('100 concurrent submits with one key make exactly one job', async t => {
+    const body = { prompt: 'one cat, many clicks', seed: 5 }
+    const responses = await Promise.all(Array.from({ length: 100 }, () => post(body, 'click-storm-1')))
+    const statuses = responses.map(r => r.status)
+    t.same([...new Set(statuses)], [200], 'every call answers 200')
+    const ids = new Set(await Promise.all(responses.map(async r => (await r.json()).job_id)))
+    t.equal(ids.size, 1, 'all with the same job_id')
+    t.equal(await count("SELECT COUNT(*) AS n FROM jobs WHERE prompt = 'one cat, many clicks'"), 1, 'one row')
+    const counts = await sys.queueCounts()
+    t.equal(counts.waiting + counts.prioritized, 1, 'one queue entry')
+    t.equal(responses.filter(r => r.headers.get('idempotent-replayed') === 'true').length, 99, '99 answers say they are replays')
+  })
+
+  t.test('a repeat later returns the same job', async t => {
+    const first = await (await post({ prompt: 'again' }, 'key-again')).json()
+    const second = await post({ prompt: 'again' }, 'key-again')
+    t.equal(second.status, 200)
+    t.equal((await second.json()).job_id, first.job_id)
+  })
+
+  t.test('a key reused with a different body is a 409', async t => {
+    const first = await (await post({ prompt: 'original body' }, 'key-conflict')).json()
+    const res = await post({ prompt: 'another body' }, 'key-conflict')
+    t.equal(res.status, 409)
+    const body = await res.json()
+    t.equal(body.code, 'IDEMPOTENCY_CONFLICT')
+    t.match(body.error, /Idempotency-Key/)
+    t.equal(body.job_id, first.job_id, 'names the job the key belongs to')
+    t.equal(await count("SELECT COUNT(*) AS n FROM jobs WHERE prompt = 'another body'"), 0, 'no row for the refused body')
+  })
+
+  t.test('defaults count as given: {prompt} and {prompt, aspect_ratio:"1:1"} are the same request', async t => {
+    const a = await (await post({ prompt: 'defaults' }, 'key-defaults')).json()
+    const b = await post({ prompt: 'defaults', aspect_ratio: '1:1', batch_size: 1 }, 'key-defaults')
+    t.equal(b.status, 200)
+    t.equal((await b.json()).job_id, a.job_id)
+  })
+
+  t.test('without a key, two submits are two jobs; different keys are different jobs', async t => {
+    const a = await (await post({ prompt: 'twice' })).json()
+    const b = await (await post({ prompt: 'twice' })).json()
+    t.not(a.job_id, b.job_id)
+    const c = await (await post({ prompt: 'twice' }, 'k1')).json()
+    const d = await (await post({ prompt: 'twice' }, 'k2')).json()
+    t.not(c.job_id, d.job_id)
+  })
+
+  t.test('a bad key is a 400 naming the header', async t => {
+    for (const key of ['x'.repeat(129), 'has space']) {
+      const res = await post({ prompt: 'bad key' }, key)
+      t.equal(res.status, 400, `${key.slice(0, 12)}… → 400`)
+      t.match((await res.json()).error, /idempotency-key/i)
+    }
+    t.equal(await count("SELECT COUNT(*) AS n FROM jobs WHERE prompt = 'bad key'"), 0, 'and no row')
+  })
+})
