@@ -40,30 +40,35 @@ async function sentGraph (body: Record<string, unknown>): Promise<{ graph: any, 
   return { graph: request.prompt, request, status }
 }
 
-t.test('text_to_image (Z-Image Turbo FP8): prompt, seed, size, batch and model file, nothing else', async t => {
-  const { graph, request, status } = await sentGraph({ prompt: 'a tram in the rain', seed: 4000000001, aspect_ratio: '9:16', batch_size: 2, model: 'turbo_fp8' })
-  t.equal(status.status, 'finished', status.error ?? '')
-  const expected = await readJson(join(SHIPPED, 'text_to_image', 'graph.json'))
-  expected['27'].inputs.text = 'a tram in the rain'
-  expected['3'].inputs.seed = 4000000001
-  Object.assign(expected['13'].inputs, { width: 832, height: 1216, batch_size: 2 })
-  expected['28'].inputs.unet_name = 'z-image/z-image-turbo-fp8-e4m3fn.safetensors'
-  t.same(graph, expected, 'the template graph with exactly those inputs changed')
-  t.equal(request.prompt_id, status.job_id, 'our job id is the prompt id')
-  t.match(request.client_id, /^comfy-jobs-/, 'with the worker\'s own client id')
-  const alias = await sentGraph({ prompt: 'alias', seed: 1, model: 'z_image_turbo' })
-  t.equal(alias.graph['28'].inputs.unet_name, 'z-image/z-image-turbo-fp8-e4m3fn.safetensors', 'the alias z_image_turbo loads the same file')
-})
+// For each shipped template: a job, and the inputs of graph.json it must change (and nothing else).
+const INJECTION_CASES = [
+  {
+    workflow: 'text_to_image',
+    body: { prompt: 'a tram in the rain', seed: 4000000001, aspect_ratio: '9:16', batch_size: 2, model: 'turbo_fp8' },
+    changed: { 27: { text: 'a tram in the rain' }, 3: { seed: 4000000001 }, 13: { width: 832, height: 1216, batch_size: 2 }, 28: { unet_name: 'z-image/z-image-turbo-fp8-e4m3fn.safetensors' } }
+  },
+  {
+    workflow: 'sdxl_text_to_image',
+    body: { prompt: 'a glass castle', seed: 77, aspect_ratio: '16:9', batch_size: 1, workflow: 'sdxl_text_to_image', model: 'sdxl_base' },
+    changed: { 6: { text: 'a glass castle' }, 3: { seed: 77 }, 5: { width: 1216, height: 832, batch_size: 1 }, 4: { ckpt_name: 'sd_xl_base_1.0.safetensors' } }
+  }
+]
 
-t.test('sdxl_text_to_image (checkpoint): prompt, seed, size, batch and checkpoint, negative prompt kept', async t => {
-  const { graph, status } = await sentGraph({ prompt: 'a glass castle', seed: 77, aspect_ratio: '16:9', batch_size: 1, workflow: 'sdxl_text_to_image', model: 'sdxl_base' })
-  t.equal(status.status, 'finished', status.error ?? '')
-  const expected = await readJson(join(SHIPPED, 'sdxl_text_to_image', 'graph.json'))
-  expected['6'].inputs.text = 'a glass castle'
-  expected['3'].inputs.seed = 77
-  Object.assign(expected['5'].inputs, { width: 1216, height: 832, batch_size: 1 })
-  expected['4'].inputs.ckpt_name = 'sd_xl_base_1.0.safetensors'
-  t.same(graph, expected)
+for (const { workflow, body, changed } of INJECTION_CASES) {
+  t.test(`${workflow}: prompt, seed, size, batch and model file in their inputs, nothing else changed`, async t => {
+    const { graph, request, status } = await sentGraph(body)
+    t.equal(status.status, 'finished', status.error ?? '')
+    const expected = await readJson(join(SHIPPED, workflow, 'graph.json'))
+    for (const [node, inputs] of Object.entries(changed)) Object.assign(expected[node].inputs, inputs)
+    t.same(graph, expected, 'the template graph with exactly those inputs changed')
+    t.equal(request.prompt_id, status.job_id, 'our job id is the prompt id')
+    t.match(request.client_id, /^comfy-jobs-/, 'with the worker\'s own client id')
+  })
+}
+
+t.test('the alias z_image_turbo loads the same file as turbo_fp8', async t => {
+  const alias = await sentGraph({ prompt: 'alias', seed: 1, model: 'z_image_turbo' })
+  t.equal(alias.graph['28'].inputs.unet_name, 'z-image/z-image-turbo-fp8-e4m3fn.safetensors')
 })
 
 t.test('a template from WORKFLOWS_DIR is listed and runs (outputs in a subfolder)', async t => {

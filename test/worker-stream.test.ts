@@ -408,12 +408,12 @@ t.test('(f) cancel and failure are events; the queue job completes after their a
 t.test('(g) a bad environment value stops the process with a message naming it', async t => {
   const [concurrency, engine] = await Promise.all([
     runWorkerUntilExit({ QUEUE_NAME: queueName, WORKER_GRPC_PORT: String(await freePort()), WORKER_CONCURRENCY: 'abc' }),
-    runWorkerUntilExit({ QUEUE_NAME: queueName, WORKER_GRPC_PORT: String(await freePort()), ENGINE: 'comfyui' })
+    runWorkerUntilExit({ QUEUE_NAME: queueName, WORKER_GRPC_PORT: String(await freePort()), ENGINE: 'dalle' })
   ])
   t.not(concurrency.code, 0)
   t.match(concurrency.output, /WORKER_CONCURRENCY="abc"/)
   t.not(engine.code, 0)
-  t.match(engine.output, /ENGINE=comfyui is not implemented/)
+  t.match(engine.output, /ENGINE="dalle": expected one of builtin, comfyui/)
 })
 
 t.test('SIGTERM keeps serving until the running job\'s terminal event is acked', async t => {

@@ -101,29 +101,27 @@ function nonEmpty (env: Env, name: string, fallback: string): string {
   return raw(env, name) ?? fallback
 }
 
+/** A URL with one of `schemes` (e.g. `redis`) and a host; null when it is not one. */
+function parseUrl (value: string, schemes: readonly string[]): URL | null {
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {}
+  return url !== undefined && schemes.includes(url.protocol.slice(0, -1)) && url.hostname !== '' ? url : null
+}
+
 function redisUrl (env: Env, name: string, fallback: string): string {
   const value = raw(env, name)
   if (value === undefined) return fallback
-  let url: URL | undefined
-  try {
-    url = new URL(value)
-  } catch {}
-  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
-    throw new ConfigError(name, value, 'a redis:// or rediss:// URL with a host')
-  }
+  if (parseUrl(value, ['redis', 'rediss']) === null) throw new ConfigError(name, value, 'a redis:// or rediss:// URL with a host')
   return value
 }
 
+/** Paths are appended to it, so a query is refused and trailing slashes are dropped. */
 function httpUrl (env: Env, name: string, fallback: string): string {
   const value = raw(env, name)
   if (value === undefined) return fallback
-  let url: URL | undefined
-  try {
-    url = new URL(value)
-  } catch {}
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.search !== '') {
-    throw new ConfigError(name, value, 'an http:// or https:// URL with a host and no query')
-  }
+  if (parseUrl(value, ['http', 'https'])?.search !== '') throw new ConfigError(name, value, 'an http:// or https:// URL with a host and no query')
   return value.replace(/\/+$/, '')
 }
 
