@@ -94,20 +94,23 @@ t.test('the worker refuses to start on a broken template, naming it and the faul
     ['bad_json', '{"3": ', zManifest, /workflow template "bad_json" .*graph\.json.*not valid JSON/],
     ['no_models', zGraph, { ...zManifest, models: {} }, /workflow template "no_models" .*manifest models must name at least one model/]
   ]
-  for (const [name, graph, manifest, message] of cases) {
+  const results = await Promise.all(cases.map(async ([name, graph, manifest]) => {
     const dir = await mkdtemp(join(tmpdir(), 'cj-broken-'))
     t.teardown(() => rm(dir, { recursive: true, force: true }))
     await writeTemplate(dir, name, graph, manifest)
-    const result = await runWorkerUntilExit({ ENGINE: 'comfyui', COMFYUI_URL: fake.url, WORKFLOWS_DIR: dir, WORKER_GRPC_PORT: '0', QUEUE_NAME: `t-broken-${name}` })
-    t.equal(result.code, 1, `${name}: exits 1`)
-    t.match(result.output, message, `${name}: names the template and the fault`)
+    return runWorkerUntilExit({ ENGINE: 'comfyui', COMFYUI_URL: fake.url, WORKFLOWS_DIR: dir, WORKER_GRPC_PORT: '0', QUEUE_NAME: `t-broken-${name}` })
+  }))
+  for (const [i, [name, , , message]] of cases.entries()) {
+    t.equal(results[i].code, 1, `${name}: exits 1`)
+    t.match(results[i].output, message, `${name}: names the template and the fault`)
   }
 })
 
 t.test('bad ComfyUI settings stop the worker naming the variable', async t => {
-  for (const [name, value] of [['COMFYUI_URL', 'ftp://host'], ['JOB_TIMEOUT_MS', '12s'], ['WORKFLOWS_DIR', '/nonexistent/templates']]) {
-    const result = await runWorkerUntilExit({ ENGINE: 'comfyui', WORKER_GRPC_PORT: '0', QUEUE_NAME: 't-badcfg', [name]: value })
-    t.equal(result.code, 1, `${name}: exits 1`)
-    t.match(result.output, new RegExp(`${name}=`), `${name}: the message names it`)
+  const bad = [['COMFYUI_URL', 'ftp://host'], ['JOB_TIMEOUT_MS', '12s'], ['WORKFLOWS_DIR', '/nonexistent/templates']]
+  const results = await Promise.all(bad.map(([name, value]) => runWorkerUntilExit({ ENGINE: 'comfyui', WORKER_GRPC_PORT: '0', QUEUE_NAME: 't-badcfg', [name]: value })))
+  for (const [i, [name]] of bad.entries()) {
+    t.equal(results[i].code, 1, `${name}: exits 1`)
+    t.match(results[i].output, new RegExp(`${name}=`), `${name}: the message names it`)
   }
 })

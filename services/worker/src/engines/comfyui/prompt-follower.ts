@@ -103,10 +103,11 @@ export class PromptFollower {
         unreachableSince = null
       } catch (err) {
         if (!(err instanceof ComfyUnreachableError) && !(err instanceof ComfyHttpError)) throw err
+        const first = unreachableSince === null
         unreachableSince ??= Date.now()
         const down = Date.now() - unreachableSince
         if (down >= giveUpMs) throw new ComfyJobError(`${err.message}; gave up after ${down} ms of retries`)
-        log.warn({ err: err.message, down_ms: down }, 'cannot reach ComfyUI while following the prompt; retrying')
+        log[first ? 'warn' : 'debug']({ err: err.message, down_ms: down }, 'cannot reach ComfyUI while following the prompt; retrying')
       }
       await this.#sleep(pollMs, signal)
     }
