@@ -75,7 +75,10 @@ export const HealthResponse = Type.Object({
   mysql: Type.Union([Type.Literal('healthy'), Type.Literal('unavailable')]),
   workers: Type.Object({
     configured: Type.Integer(),
+    /** workers whose events this gateway ingests */
     connected: Type.Integer(),
-    list: Type.Array(Type.Object({ address: Type.String(), connected: Type.Boolean(), worker_id: Nullable(Type.String()) }))
+    /** workers that answer while another gateway ingests their events */
+    standby: Type.Integer(),
+    list: Type.Array(Type.Object({ address: Type.String(), connected: Type.Boolean(), standby: Type.Boolean(), worker_id: Nullable(Type.String()) }))
   })
 })

@@ -20,7 +20,7 @@ const route: FastifyPluginAsyncTypebox = async (app) => {
       probe(() => app.mysql.query('SELECT 1'))
     ])
     const workers = app.workers.summary()
-    const ok = redis === 'healthy' && mysql === 'healthy' && workers.connected > 0
+    const ok = redis === 'healthy' && mysql === 'healthy' && workers.configured > 0 && workers.connected + workers.standby === workers.configured
     return { status: ok ? 'ok' as const : 'degraded' as const, redis, mysql, workers }
   }
   const schema = { response: { 200: HealthResponse } }
