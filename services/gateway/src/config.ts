@@ -23,6 +23,9 @@ export interface GatewayConfig {
   progressDbIntervalMs: number
   bodyLimitBytes: number
   gatewayId: string
+  uploadDir: string
+  uploadMaxBytes: number
+  sseKeepAliveMs: number
 }
 
 type Env = Record<string, string | undefined>
@@ -97,6 +100,9 @@ export function loadConfig (env: Env = process.env): GatewayConfig {
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     progressDbIntervalMs: int(env, 'PROGRESS_DB_INTERVAL_MS', 1000, 0, 600000),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 64 * 1024 * 1024),
-    gatewayId: env.GATEWAY_ID ?? `${hostname()}-${process.pid}`
+    gatewayId: env.GATEWAY_ID ?? `${hostname()}-${process.pid}`,
+    uploadDir: resolve(env.UPLOAD_DIR ?? './data/uploads'),
+    uploadMaxBytes: int(env, 'UPLOAD_MAX_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    sseKeepAliveMs: int(env, 'SSE_KEEPALIVE_MS', 15000, 50, 600000)
   }
 }

@@ -16,8 +16,9 @@ export default fp(async (app) => {
     cache: app.statusCache,
     runnable: () => app.workers.runnable(),
     logger: app.log.child({ component: 'jobs' }),
+    metrics: app.metrics,
     txMaxWaitMs,
     txTimeoutMs,
     redisReadTimeoutMs: redisCommandTimeoutMs
   }))
-}, { name: 'jobs', dependencies: ['prisma', 'queue', 'ingest'] })
+}, { name: 'jobs', dependencies: ['prisma', 'queue', 'ingest', 'metrics'] })
