@@ -40,7 +40,7 @@ export default fp(async (app) => {
     if (err.validation) {
       const issues = (err.validation as ValidationIssue[]).map(i => describe(i, err.validationContext ?? 'request'))
       return reply.code(400).send({
-        error: `Invalid request: ${issues.map(i => i.message).join('; ')}`,
+        error: `Invalid request: ${[...new Set(issues.map(i => i.message))].join('; ')}`,
         code: 'VALIDATION',
         details: issues
       })
