@@ -17,7 +17,7 @@ const PNG_1x1 = Buffer.from('89504e470d0a1a0a0000000d494844520000000100000001080
 
 function upload (bytes: Buffer, field = 'file', filename = 'in.png'): RequestInit {
   const form = new FormData()
-  form.append(field, new Blob([bytes]), filename)
+  form.append(field, new Blob([new Uint8Array(bytes)]), filename)
   return { method: 'POST', body: form }
 }
 

@@ -14,7 +14,7 @@ const WEBP = Buffer.concat([Buffer.from('RIFF'), Buffer.from([60, 0, 0, 0]), Buf
 
 function form (bytes: Buffer, field = 'file', filename = 'image.png', type = 'image/png'): FormData {
   const body = new FormData()
-  body.append(field, new Blob([bytes], { type }), filename)
+  body.append(field, new Blob([new Uint8Array(bytes)], { type }), filename)
   return body
 }
 

@@ -2,7 +2,8 @@ import { Type, type Static } from 'typebox'
 import { ASPECT_RATIOS, type AspectRatio } from './params.ts'
 import { JobStatusName, Nullable, OutputInfo } from './schemas.ts'
 
-const JOB_ID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+/** A job id: a UUID in its 36-character text form. */
+export const JOB_ID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 
 /** `limit` above this is capped (as the original did), not refused. */
 export const HISTORY_MAX_LIMIT = 100

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { PrismaClient } from '@comfy-jobs/db'
-import { ASPECT_RATIOS, HISTORY_MAX_LIMIT, MAX_SEED, type GenerateBody, type HistoryQuery, type HistoryResponse, type JobRecord, type QueuedJob, type StatusResponse } from '@comfy-jobs/contracts'
+import { ASPECT_RATIOS, HISTORY_MAX_LIMIT, JOB_ID_PATTERN, MAX_SEED, type GenerateBody, type HistoryQuery, type HistoryResponse, type JobRecord, type QueuedJob, type StatusResponse } from '@comfy-jobs/contracts'
 import { AppError } from '../app-error.ts'
 import type { JobStore } from './job-store.ts'
 import { QueuePushError, type JobQueue } from './job-queue.ts'
@@ -30,7 +30,7 @@ export interface JobServiceDeps {
   redisReadTimeoutMs: number
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const UUID = new RegExp(JOB_ID_PATTERN)
 
 export function isJobId (id: string): boolean {
   return UUID.test(id)

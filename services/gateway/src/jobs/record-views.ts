@@ -1,6 +1,6 @@
 import type { HistoryJob, JobParams, JobRecord } from '@comfy-jobs/contracts'
 import type { JobWithOutputs } from './job-store.ts'
-import { outputsView } from './status-view.ts'
+import { outputsView, timestampsView } from './status-view.ts'
 
 /** A job's full record from its database row. */
 export function jobRecordView (job: JobWithOutputs): JobRecord {
@@ -21,10 +21,7 @@ export function jobRecordView (job: JobWithOutputs): JobRecord {
     error: job.error,
     image_url: outputs[0]?.url ?? null,
     outputs,
-    created_at: job.createdAt.toISOString(),
-    started_at: job.startedAt?.toISOString() ?? null,
-    finished_at: job.finishedAt?.toISOString() ?? null,
-    updated_at: job.updatedAt.toISOString()
+    ...timestampsView(job)
   }
 }
 
