@@ -33,7 +33,7 @@ export const JobStatusName = Type.Union([
   Type.Literal('queued'), Type.Literal('processing'), Type.Literal('finished'), Type.Literal('failed'), Type.Literal('cancelled')
 ])
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 export const OutputInfo = Type.Object({
   index: Type.Integer(),

@@ -6,6 +6,7 @@ import type { StatusCache } from '../jobs/status-cache.ts'
 import type { JobEventLog } from '../jobs/job-event-log.ts'
 import { outputsView } from '../jobs/status-view.ts'
 import type { OutputStore } from './output-store.ts'
+import type { GatewayMetrics } from '../metrics/gateway-metrics.ts'
 
 /** What the ingestor needs from the link an event came through. */
 export interface EventSource {
@@ -19,6 +20,7 @@ export interface EventIngestorDeps {
   outputs: OutputStore
   events: JobEventLog
   logger: Logger
+  metrics: GatewayMetrics
   progressDbIntervalMs: number
 }
 
@@ -35,6 +37,11 @@ export class EventIngestor {
   }
 
   async apply (event: JobEvent, source: EventSource): Promise<void> {
+    await this.#apply(event, source)
+    this.#d.metrics.eventDurable(event.kind, event.at_ms)
+  }
+
+  async #apply (event: JobEvent, source: EventSource): Promise<void> {
     const log = this.#d.logger.child({ job_id: event.job_id, worker_id: event.worker_id, seq: event.seq })
     const at = new Date(event.at_ms || Date.now())
     switch (event.kind) {
@@ -130,6 +137,7 @@ export class EventIngestor {
     await this.#d.events.append(event.job_id, {
       type: 'finished', status: 'finished', progress: 100, total_steps: event.total_steps, image_url: outputs[0]?.url ?? '', outputs: JSON.stringify(outputs), at: at.toISOString()
     })
+    this.#d.metrics.jobEnded(row.workflow, 'finished')
     log.info({ outputs: saved.length }, 'job finished')
   }
 
@@ -146,6 +154,7 @@ export class EventIngestor {
       job_id: event.job_id, status, error, node: '', finished_at: at.toISOString()
     }, 'force')
     await this.#d.events.append(event.job_id, { type: status, status, error, at: at.toISOString() })
+    this.#d.metrics.jobEnded(await this.#d.store.workflowOf(event.job_id) ?? 'unknown', status)
     log.info({ status, error }, `job ${status}`)
   }
 }
