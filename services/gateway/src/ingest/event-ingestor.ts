@@ -117,7 +117,8 @@ export class EventIngestor {
       await this.#d.outputs.save(filename, source.fetchOutput(event.job_id, file.name), { bytes: file.bytes, sha256: file.sha256 })
       saved.push({ index: file.index, filename, mime: file.mime, width: file.width, height: file.height, bytes: file.bytes, sha256: file.sha256 })
     }
-    const moved = await this.#d.store.finish(event.job_id, at, saved, event.total_steps || null)
+    const totalSteps = event.total_steps || row.totalSteps || 0
+    const moved = await this.#d.store.finish(event.job_id, at, saved, totalSteps || null)
     if (!moved) {
       log.info('late finished event ignored: the job became terminal meanwhile')
       return
@@ -127,7 +128,7 @@ export class EventIngestor {
       job_id: event.job_id,
       status: 'finished',
       progress: 100,
-      ...(event.total_steps ? { step: event.total_steps, total_steps: event.total_steps } : {}),
+      ...(totalSteps ? { step: totalSteps, total_steps: totalSteps } : {}),
       node: '',
       error: '',
       image_url: outputs[0]?.url ?? '',
@@ -135,7 +136,7 @@ export class EventIngestor {
       finished_at: at.toISOString()
     }, 'force')
     await this.#d.events.append(event.job_id, {
-      type: 'finished', status: 'finished', progress: 100, total_steps: event.total_steps, image_url: outputs[0]?.url ?? '', outputs: JSON.stringify(outputs), at: at.toISOString()
+      type: 'finished', status: 'finished', progress: 100, step: totalSteps, total_steps: totalSteps, image_url: outputs[0]?.url ?? '', outputs: JSON.stringify(outputs), at: at.toISOString()
     })
     this.#d.metrics.jobEnded(row.workflow, 'finished')
     log.info({ outputs: saved.length }, 'job finished')
