@@ -95,6 +95,33 @@ t.test('end to end on the built-in engine', async t => {
     t.equal((await r.json()).code, 'NOT_FOUND')
   })
 
+  t.test('a second gateway stands by for the worker and answers for every job', async t => {
+    const { ServiceProcess } = await import('./helpers/service-process.ts')
+    const { freePort } = await import('./helpers/ports.ts')
+    const port = await freePort()
+    const second = new ServiceProcess('gateway', sys.gatewayEnv({ PORT: String(port) }))
+    t.teardown(() => second.kill('SIGKILL'))
+    await second.waitForLog(l => l.msg === 'gateway ready')
+    let health: any
+    for (let i = 0; i < 50; i++) {
+      health = await (await fetch(`http://127.0.0.1:${port}/api/health`)).json()
+      if (health.workers.standby === 1) break
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    t.equal(health.workers.standby, 1, 'the worker\'s stream is held by the first gateway')
+    t.equal(health.workers.connected, 0)
+    t.equal(health.status, 'ok', 'which is healthy, not degraded')
+    const res = await fetch(`http://127.0.0.1:${port}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'via the second gateway' }) })
+    const { job_id: id } = await res.json()
+    let status: any
+    for (let i = 0; i < 100; i++) {
+      status = await (await fetch(`http://127.0.0.1:${port}/api/status/${id}`)).json()
+      if (status.status === 'finished') break
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    t.equal(status.status, 'finished', 'a job submitted there finishes, ingested by the first')
+  })
+
   t.test('health reports each dependency', async t => {
     const health = await (await fetch(`${sys.baseUrl}/health`)).json()
     t.equal(health.status, 'ok')

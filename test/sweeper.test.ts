@@ -67,7 +67,7 @@ t.test('queue entries without a row, and jobs lost too often', async t => {
     await until('the phantom is gone', async () => (await queue.getJob(phantom)) === undefined)
     t.pass('the phantom entry was removed')
     t.ok(await queue.getJob(fresh.body.job_id), 'the committed job is still queued')
-    t.ok(sys.gateway!.logs.some(l => l.job_id === phantom && /without a database row/.test(l.msg)), 'and the sweeper says why')
+    t.ok(await sys.gateway!.waitForLog(l => l.job_id === phantom && /without a database row/.test(l.msg)), 'and the sweeper says why')
   })
 
   t.test('a live job lost by the queue MAX_ATTEMPTS times is failed with a reason', async t => {
@@ -90,4 +90,21 @@ t.test('queue entries without a row, and jobs lost too often', async t => {
     t.ok(holder, 'a gateway holds the lease')
     t.ok((await redis.pttl(leaseKey)) > 0, 'with an expiry, so a dead holder loses it')
   })
+})
+
+t.test('a worker that starts a job without a row is told to cancel it (I1)', async t => {
+  const sys = await TestSystem.start(t, { name: 'phantomrun', workers: 1, workerEnv: { BUILTIN_STEPS: '10', BUILTIN_STEP_MS: '100' } })
+  await sys.waitForWorkersConnected()
+  const redis = new Redis(sys.redisUrl)
+  const queue = new Queue(sys.queueName, { connection: redis })
+  t.teardown(async () => { await queue.close(); redis.disconnect() })
+  const phantom = oldUuidV7(0) // fresh: the sweeper's grace does not cover it, the worker takes it first
+  await queue.add('generate', { job_id: phantom, workflow: 'text_to_image', model: 'turbo_fp8', prompt: 'phantom', params: { aspect_ratio: '1:1', width: 256, height: 256, seed: 1, batch_size: 1 } }, { jobId: phantom })
+  const cancelled = await sys.workers[0].waitForLog(l => l.job_id === phantom && l.msg === 'job ended; waiting for the gateway to ack')
+  t.equal(cancelled.kind, 'CANCELLED', 'the worker stopped it instead of finishing it')
+  t.ok(await sys.gateway!.waitForLog(l => l.job_id === phantom && /must not run/.test(l.msg) && /no database row/.test(l.reason)), 'because it has no database row')
+  await until('the queue entry completes', async () => (await queue.getJobState(phantom)) === 'completed')
+  t.equal(await sys.row(phantom), null, 'no row appeared')
+  t.equal(await redis.exists(`job:status:${phantom}`), 0, 'no status key appeared')
+  t.equal((await sys.status(phantom)).status, 404)
 })

@@ -45,7 +45,8 @@ export class ServiceProcess {
     }
     this.child.stdout!.on('data', onData)
     this.child.stderr!.on('data', onData)
-    this.exited = once(this.child, 'exit').then(([code]) => code as number | null)
+    // 'close', not 'exit': by then every line the process wrote has been read
+    this.exited = once(this.child, 'close').then(([code]) => code as number | null)
   }
 
   /** Resolves with the first log line (past or future) matching pred; rejects after timeoutMs or on exit. */

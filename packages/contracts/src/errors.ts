@@ -15,6 +15,8 @@ export const ERRORS = {
   FORBIDDEN_PATH: { status: 403, error: 'Forbidden' },
   PAYLOAD_TOO_LARGE: { status: 413, error: 'Request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, error: 'Unsupported media type' },
+  UPLOAD_TOO_LARGE: { status: 413, error: 'Upload is too large' },
+  UNSUPPORTED_IMAGE_TYPE: { status: 415, error: 'Unsupported image type: send a PNG, JPEG or WebP file' },
   INTERNAL: { status: 500, error: 'Internal error' }
 } as const
 

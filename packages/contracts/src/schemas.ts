@@ -33,7 +33,7 @@ export const JobStatusName = Type.Union([
   Type.Literal('queued'), Type.Literal('processing'), Type.Literal('finished'), Type.Literal('failed'), Type.Literal('cancelled')
 ])
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 export const OutputInfo = Type.Object({
   index: Type.Integer(),
@@ -75,10 +75,14 @@ export const HealthResponse = Type.Object({
   mysql: Type.Union([Type.Literal('healthy'), Type.Literal('unavailable')]),
   workers: Type.Object({
     configured: Type.Integer(),
+    /** workers whose events this gateway ingests */
     connected: Type.Integer(),
+    /** workers that answer while another gateway ingests their events */
+    standby: Type.Integer(),
     list: Type.Array(Type.Object({
       address: Type.String(),
       connected: Type.Boolean(),
+      standby: Type.Boolean(),
       worker_id: Nullable(Type.String()),
       /** the worker takes jobs (its engine's backend, e.g. ComfyUI, answers) */
       ready: Type.Boolean()

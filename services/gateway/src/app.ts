@@ -13,10 +13,19 @@ import queuePlugin from './plugins/queue.ts'
 import ingestPlugin from './plugins/ingest.ts'
 import jobsPlugin from './plugins/jobs.ts'
 import sweeperPlugin from './plugins/sweeper.ts'
+import metricsPlugin from './plugins/metrics.ts'
+import uploadsPlugin from './plugins/uploads.ts'
+import openapiPlugin from './plugins/openapi.ts'
 import generateRoute from './routes/generate/index.ts'
 import statusRoute from './routes/status/index.ts'
 import healthRoute from './routes/health/index.ts'
 import outputsRoute from './routes/outputs/index.ts'
+import jobRoutes from './routes/jobs/index.ts'
+import historyRoute from './routes/history/index.ts'
+import queueMetricsRoute from './routes/queue-metrics/index.ts'
+import prometheusRoute from './routes/prometheus/index.ts'
+import uploadRoute from './routes/upload/index.ts'
+import webRoute from './routes/web/index.ts'
 import workflowsRoute from './routes/workflows/index.ts'
 import modelsRoute from './routes/models/index.ts'
 
@@ -29,6 +38,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   await app.register(configPlugin, { config: opts.config })
   await app.register(errorHandler)
+  await app.register(openapiPlugin)
   await app.register(jsonBody)
   await app.register(drain)
   await app.register(rateLimitPlugin)
@@ -36,6 +46,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await app.register(prismaPlugin)
   await app.register(redisPlugin)
   await app.register(queuePlugin)
+  await app.register(metricsPlugin)
+  await app.register(uploadsPlugin)
   await app.register(ingestPlugin)
   await app.register(jobsPlugin)
   await app.register(sweeperPlugin)
@@ -43,6 +55,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await app.register(statusRoute)
   await app.register(healthRoute)
   await app.register(outputsRoute)
+  await app.register(jobRoutes)
+  await app.register(historyRoute)
+  await app.register(queueMetricsRoute)
+  await app.register(prometheusRoute)
+  await app.register(uploadRoute)
+  await app.register(webRoute)
   await app.register(workflowsRoute)
   await app.register(modelsRoute)
 }

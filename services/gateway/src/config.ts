@@ -27,6 +27,9 @@ export interface GatewayConfig {
   sweepGraceMs: number
   maxAttempts: number
   submitRateLimitPerMinute: number
+  uploadDir: string
+  uploadMaxBytes: number
+  sseKeepAliveMs: number
 }
 
 type Env = Record<string, string | undefined>
@@ -105,6 +108,9 @@ export function loadConfig (env: Env = process.env): GatewayConfig {
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 5000, 100, 3600_000),
     sweepGraceMs: int(env, 'SWEEP_GRACE_MS', 30_000, 0, 86400_000),
     maxAttempts: int(env, 'MAX_ATTEMPTS', 3, 1, 100),
-    submitRateLimitPerMinute: int(env, 'SUBMIT_RATE_LIMIT_PER_MINUTE', 600, 0, 10_000_000)
+    submitRateLimitPerMinute: int(env, 'SUBMIT_RATE_LIMIT_PER_MINUTE', 600, 0, 10_000_000),
+    uploadDir: resolve(env.UPLOAD_DIR ?? './data/uploads'),
+    uploadMaxBytes: int(env, 'UPLOAD_MAX_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    sseKeepAliveMs: int(env, 'SSE_KEEPALIVE_MS', 15000, 50, 600000)
   }
 }

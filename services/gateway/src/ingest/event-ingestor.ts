@@ -6,6 +6,7 @@ import type { StatusCache } from '../jobs/status-cache.ts'
 import type { JobEventLog } from '../jobs/job-event-log.ts'
 import { outputsView } from '../jobs/status-view.ts'
 import type { OutputStore } from './output-store.ts'
+import type { GatewayMetrics } from '../metrics/gateway-metrics.ts'
 
 /** What the ingestor needs from the link an event came through. */
 export interface EventSource {
@@ -19,6 +20,7 @@ export interface EventIngestorDeps {
   outputs: OutputStore
   events: JobEventLog
   logger: Logger
+  metrics: GatewayMetrics
   progressDbIntervalMs: number
 }
 
@@ -35,6 +37,11 @@ export class EventIngestor {
   }
 
   async apply (event: JobEvent, source: EventSource): Promise<void> {
+    await this.#apply(event, source)
+    this.#d.metrics.eventDurable(event.kind, event.at_ms)
+  }
+
+  async #apply (event: JobEvent, source: EventSource): Promise<void> {
     const log = this.#d.logger.child({ job_id: event.job_id, worker_id: event.worker_id, seq: event.seq })
     const at = new Date(event.at_ms || Date.now())
     switch (event.kind) {
@@ -110,7 +117,8 @@ export class EventIngestor {
       await this.#d.outputs.save(filename, source.fetchOutput(event.job_id, file.name), { bytes: file.bytes, sha256: file.sha256 })
       saved.push({ index: file.index, filename, mime: file.mime, width: file.width, height: file.height, bytes: file.bytes, sha256: file.sha256 })
     }
-    const moved = await this.#d.store.finish(event.job_id, at, saved, event.total_steps || null)
+    const totalSteps = event.total_steps || row.totalSteps || 0
+    const moved = await this.#d.store.finish(event.job_id, at, saved, totalSteps || null)
     if (!moved) {
       log.info('late finished event ignored: the job became terminal meanwhile')
       return
@@ -120,7 +128,7 @@ export class EventIngestor {
       job_id: event.job_id,
       status: 'finished',
       progress: 100,
-      ...(event.total_steps ? { step: event.total_steps, total_steps: event.total_steps } : {}),
+      ...(totalSteps ? { step: totalSteps, total_steps: totalSteps } : {}),
       node: '',
       error: '',
       image_url: outputs[0]?.url ?? '',
@@ -128,8 +136,9 @@ export class EventIngestor {
       finished_at: at.toISOString()
     }, 'force')
     await this.#d.events.append(event.job_id, {
-      type: 'finished', status: 'finished', progress: 100, total_steps: event.total_steps, image_url: outputs[0]?.url ?? '', outputs: JSON.stringify(outputs), at: at.toISOString()
+      type: 'finished', status: 'finished', progress: 100, step: totalSteps, total_steps: totalSteps, image_url: outputs[0]?.url ?? '', outputs: JSON.stringify(outputs), at: at.toISOString()
     })
+    this.#d.metrics.jobEnded(row.workflow, 'finished')
     log.info({ outputs: saved.length }, 'job finished')
   }
 
@@ -146,6 +155,7 @@ export class EventIngestor {
       job_id: event.job_id, status, error, node: '', finished_at: at.toISOString()
     }, 'force')
     await this.#d.events.append(event.job_id, { type: status, status, error, at: at.toISOString() })
+    this.#d.metrics.jobEnded(await this.#d.store.workflowOf(event.job_id) ?? 'unknown', status)
     log.info({ status, error }, `job ${status}`)
   }
 }

@@ -37,6 +37,8 @@ export class WorkerLink implements EventSource {
   #infoTimer: NodeJS.Timeout | null = null
   info: WorkerInfo | null = null
   connected = false
+  /** the worker answers, but another gateway holds its event stream */
+  standby = false
 
   constructor (address: string, ingestor: EventIngestor, gatewayId: string, logger: Logger) {
     this.address = address
@@ -56,9 +58,9 @@ export class WorkerLink implements EventSource {
     }, INFO_REFRESH_MS)
   }
 
-  /** Connected and its worker says it takes jobs. */
+  /** Reachable (streaming to this gateway or another) and its worker says it takes jobs. */
   get ready (): boolean {
-    return this.connected && this.info?.ready === true
+    return (this.connected || this.standby) && this.info?.ready === true
   }
 
   async stop (): Promise<void> {
@@ -80,6 +82,7 @@ export class WorkerLink implements EventSource {
         await this.#stream(() => { backoff = BACKOFF_MIN_MS; failures = 0 })
       } catch (err) {
         const e = err as grpc.ServiceError
+        this.standby = e.code === grpc.status.ALREADY_EXISTS
         if (this.#running) {
           // warn once per outage, not once per retry
           const level = this.connected || failures === 0 ? 'warn' : 'debug'
@@ -103,7 +106,7 @@ export class WorkerLink implements EventSource {
     await new Promise<void>((resolve, reject) => {
       let opened = false
       call.on('metadata', () => {
-        if (!opened) { opened = true; this.connected = true; this.#log.info({ epoch: this.#epoch, acked_seq: this.#durableSeq }, 'worker event stream open') }
+        if (!opened) { opened = true; this.connected = true; this.standby = false; this.#log.info({ epoch: this.#epoch, acked_seq: this.#durableSeq }, 'worker event stream open') }
       })
       call.on('data', (event: JobEvent) => {
         if (!opened) { opened = true; this.connected = true }

@@ -43,8 +43,12 @@ export class WorkerPool {
     }
   }
 
-  summary (): { configured: number, connected: number, list: Array<{ address: string, connected: boolean, worker_id: string | null, ready: boolean }> } {
-    const list = this.links.map(l => ({ address: l.address, connected: l.connected, worker_id: l.info?.worker_id ?? null, ready: l.ready }))
-    return { configured: list.length, connected: list.filter(l => l.connected).length, list }
+  /**
+   * connected: this gateway ingests the worker's events; standby: another gateway does. A worker in
+   * neither state is unreachable. ready: it takes jobs (its engine, e.g. ComfyUI, is up).
+   */
+  summary (): { configured: number, connected: number, standby: number, list: Array<{ address: string, connected: boolean, standby: boolean, worker_id: string | null, ready: boolean }> } {
+    const list = this.links.map(l => ({ address: l.address, connected: l.connected, standby: !l.connected && l.standby, worker_id: l.info?.worker_id ?? null, ready: l.ready }))
+    return { configured: list.length, connected: list.filter(l => l.connected).length, standby: list.filter(l => l.standby).length, list }
   }
 }

@@ -19,6 +19,13 @@ export type QueueEntryState =
   | { kind: 'completed' }
   | { kind: 'failed', failedReason: string }
 
+export interface QueueDepth {
+  waiting: number
+  prioritized: number
+  delayed: number
+  active: number
+}
+
 /** The producer side of the BullMQ queue, plus the status hash that is born with each entry. */
 export class JobQueue {
   readonly #queue: Queue
@@ -88,6 +95,17 @@ export class JobQueue {
   /** Ids of entries waiting to run (not active), up to limit. */
   async waitingIds (limit: number): Promise<string[]> {
     return withDeadline(this.#queue.getRanges(['wait', 'prioritized', 'delayed'], 0, limit - 1, true), this.#timeoutMs, 'Redis queue listing')
+  }
+
+  /** Jobs per queue state, from BullMQ's counters (no key scans); bounded by the push timeout. */
+  async depth (): Promise<QueueDepth> {
+    const counts = await withDeadline(this.#queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'), this.#timeoutMs, 'Redis queue counts')
+    return { waiting: counts.waiting ?? 0, prioritized: counts.prioritized ?? 0, delayed: counts.delayed ?? 0, active: counts.active ?? 0 }
+  }
+
+  /** Worker processes consuming this queue (BullMQ names its worker connections; CLIENT LIST, no keys). */
+  async consumers (): Promise<number> {
+    return withDeadline(this.#queue.getWorkersCount(), this.#timeoutMs, 'Redis queue consumers')
   }
 
   /** Removes the queue entry and the status hash (compensation of a push whose commit failed). */

@@ -2,12 +2,14 @@ import { createHash, randomInt } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { PrismaClient } from '@comfy-jobs/db'
-import { ASPECT_RATIOS, MAX_SEED, type GenerateBody, type QueuedJob, type StatusResponse } from '@comfy-jobs/contracts'
+import { ASPECT_RATIOS, HISTORY_MAX_LIMIT, JOB_ID_PATTERN, MAX_SEED, type GenerateBody, type HistoryQuery, type HistoryResponse, type JobRecord, type QueuedJob, type StatusResponse } from '@comfy-jobs/contracts'
 import { AppError } from '../app-error.ts'
 import type { JobStore } from './job-store.ts'
 import { QueuePushError, type JobQueue } from './job-queue.ts'
 import type { StatusCache } from './status-cache.ts'
 import { statusFromCache, statusFromRow } from './status-view.ts'
+import { historyItemView, jobRecordView } from './record-views.ts'
+import type { GatewayMetrics } from '../metrics/gateway-metrics.ts'
 import { withDeadline } from '../deadline.ts'
 
 export interface Runnable {
@@ -26,12 +28,13 @@ export interface JobServiceDeps {
   /** a cheap probe, asked only after a failure, to tell "database down" from "too busy" */
   databaseReachable: () => Promise<boolean>
   logger: Logger
+  metrics: GatewayMetrics
   txMaxWaitMs: number
   txTimeoutMs: number
   redisReadTimeoutMs: number
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const UUID = new RegExp(JOB_ID_PATTERN)
 
 export function isJobId (id: string): boolean {
   return UUID.test(id)
@@ -128,6 +131,7 @@ export class JobService {
       }
     }
     const log = this.#d.logger.child({ job_id: job.job_id })
+    const started = performance.now()
     const createdAt = new Date()
     let pushed = false
     try {
@@ -168,6 +172,7 @@ export class JobService {
       throw new AppError('JOB_CREATE_FAILED', { details: (err as Error).message, cause: err })
     }
     log.info({ step: 'commit' }, 'transaction committed')
+    this.#d.metrics.jobSubmitted(job.workflow, (performance.now() - started) / 1000)
     return { job_id: job.job_id, replayed: false }
   }
 
@@ -185,11 +190,36 @@ export class JobService {
     if (!isJobId(jobId)) return null
     try {
       const hash = await withDeadline(this.#d.cache.read(jobId), this.#d.redisReadTimeoutMs, 'Redis status read')
-      if (hash) return statusFromCache(hash)
+      if (hash) {
+        this.#d.metrics.statusRead('redis')
+        return statusFromCache(hash)
+      }
     } catch (err) {
       this.#d.logger.warn({ job_id: jobId, err: (err as Error).message }, 'Redis status read failed; answering from the database')
     }
     const row = await this.#d.store.find(jobId)
-    return row ? statusFromRow(row) : null
+    if (!row) return null
+    this.#d.metrics.statusRead('database')
+    return statusFromRow(row)
+  }
+
+  /** The job's full record from the database; null when there is no such job. */
+  async record (jobId: string): Promise<JobRecord | null> {
+    if (!isJobId(jobId)) return null
+    const row = await this.#d.store.find(jobId)
+    return row ? jobRecordView(row) : null
+  }
+
+  /** Newest first; `limit` is capped at HISTORY_MAX_LIMIT; an unknown `before` is a 400 naming it. */
+  async history (query: HistoryQuery): Promise<HistoryResponse> {
+    const limit = Math.min(query.limit, HISTORY_MAX_LIMIT)
+    const page = await this.#d.store.list({ limit, offset: query.offset, before: query.before })
+    if (!page) {
+      const details = [{ field: 'before', message: `before must be the id of an existing job; no job ${query.before}` }]
+      throw new AppError('VALIDATION', { details, extra: { error: `Invalid request: ${details[0].message}` } })
+    }
+    const jobs = page.jobs.map(historyItemView)
+    const more = page.jobs.length === limit
+    return { total: page.total, limit, offset: query.offset, jobs, next_before: more ? jobs[jobs.length - 1].id : null }
   }
 }

@@ -69,6 +69,35 @@ export class JobStore {
     return count === 1
   }
 
+  /**
+   * A page of jobs, newest first (created_at desc, id desc: ids are UUIDv7, so ties break in time
+   * order too), with the real total. `before` (a job id) starts the page after that job, so pages
+   * stay put while new jobs arrive; null when `before` names no job.
+   */
+  async list (opts: { limit: number, offset: number, before?: string }): Promise<{ total: number, jobs: JobWithOutputs[] } | null> {
+    let where: Prisma.JobWhereInput = {}
+    if (opts.before !== undefined) {
+      const anchor = await this.#prisma.job.findUnique({ where: { id: opts.before }, select: { createdAt: true } })
+      if (!anchor) return null
+      where = { OR: [{ createdAt: { lt: anchor.createdAt } }, { createdAt: anchor.createdAt, id: { lt: opts.before } }] }
+    }
+    const [total, jobs] = await Promise.all([
+      this.#prisma.job.count(),
+      this.#prisma.job.findMany({
+        where,
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        skip: opts.offset,
+        take: opts.limit,
+        include: { outputs: { orderBy: { index: 'asc' } } }
+      })
+    ])
+    return { total, jobs }
+  }
+
+  async workflowOf (id: string): Promise<string | null> {
+    return (await this.#prisma.job.findUnique({ where: { id }, select: { workflow: true } }))?.workflow ?? null
+  }
+
   async exists (id: string): Promise<boolean> {
     return (await this.#prisma.job.count({ where: { id } })) > 0
   }

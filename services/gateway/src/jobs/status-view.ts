@@ -47,6 +47,16 @@ export function outputsView (job: Pick<JobWithOutputs, 'id' | 'outputs' | 'param
   }))
 }
 
+/** A row's timestamps as the API shows them (ISO 8601, null when not yet). */
+export function timestampsView (job: Pick<JobWithOutputs, 'createdAt' | 'startedAt' | 'finishedAt' | 'updatedAt'>) {
+  return {
+    created_at: job.createdAt.toISOString(),
+    started_at: job.startedAt?.toISOString() ?? null,
+    finished_at: job.finishedAt?.toISOString() ?? null,
+    updated_at: job.updatedAt.toISOString()
+  }
+}
+
 /** The status response from the database row. */
 export function statusFromRow (job: JobWithOutputs): StatusResponse {
   const outputs = outputsView(job)
@@ -57,10 +67,7 @@ export function statusFromRow (job: JobWithOutputs): StatusResponse {
     image_url: outputs[0]?.url ?? null,
     error: job.error,
     source: 'database',
-    created_at: job.createdAt.toISOString(),
-    started_at: job.startedAt?.toISOString() ?? null,
-    finished_at: job.finishedAt?.toISOString() ?? null,
-    updated_at: job.updatedAt.toISOString()
+    ...timestampsView(job)
   }
   if (job.step !== null) view.step = job.step
   if (job.totalSteps !== null) view.total_steps = job.totalSteps

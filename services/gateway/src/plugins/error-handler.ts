@@ -26,7 +26,9 @@ function describe (issue: ValidationIssue, context: string): { field: string, me
 
 const CLIENT_ERRORS: Record<string, keyof typeof ERRORS> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE'
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_REQ_FILE_TOO_LARGE: 'UPLOAD_TOO_LARGE'
 }
 
 /** The one error handler: AppErrors from the catalogue, validation as 400 naming the field, the rest 500. */
@@ -38,7 +40,7 @@ export default fp(async (app) => {
     if (err.validation) {
       const issues = (err.validation as ValidationIssue[]).map(i => describe(i, err.validationContext ?? 'request'))
       return reply.code(400).send({
-        error: `Invalid request: ${issues.map(i => i.message).join('; ')}`,
+        error: `Invalid request: ${[...new Set(issues.map(i => i.message))].join('; ')}`,
         code: 'VALIDATION',
         details: issues
       })

@@ -30,6 +30,7 @@ export default fp(async (app) => {
     outputs,
     events,
     logger: app.log.child({ component: 'ingest' }),
+    metrics: app.metrics,
     progressDbIntervalMs
   })
   const workers = new WorkerPool(workerAddresses, ingestor, gatewayId, app.log)
@@ -46,4 +47,4 @@ export default fp(async (app) => {
     await workers.stop()
     await hub.stop()
   })
-}, { name: 'ingest', dependencies: ['config', 'prisma', 'queue'] })
+}, { name: 'ingest', dependencies: ['config', 'prisma', 'queue', 'metrics'] })

@@ -18,8 +18,9 @@ export default fp(async (app) => {
     runnable: () => app.workers.runnable(),
     databaseReachable: () => withDeadline(app.mysql.query('SELECT 1'), 500, 'database probe').then(() => true, () => false),
     logger: app.log.child({ component: 'jobs' }),
+    metrics: app.metrics,
     txMaxWaitMs,
     txTimeoutMs,
     redisReadTimeoutMs: redisCommandTimeoutMs
   }))
-}, { name: 'jobs', dependencies: ['prisma', 'queue', 'ingest'] })
+}, { name: 'jobs', dependencies: ['prisma', 'queue', 'ingest', 'metrics'] })

@@ -20,8 +20,9 @@ const route: FastifyPluginAsyncTypebox = async (app) => {
       probe(() => app.mysql.query('SELECT 1'))
     ])
     const workers = app.workers.summary()
-    // a worker that is connected but not ready (its ComfyUI is down) runs nothing: jobs only wait
-    const ok = redis === 'healthy' && mysql === 'healthy' && workers.list.some(w => w.ready)
+    // every worker reachable, and none of them unable to run jobs (e.g. its ComfyUI is down: jobs only wait)
+    const ok = redis === 'healthy' && mysql === 'healthy' && workers.configured > 0 &&
+      workers.connected + workers.standby === workers.configured && workers.list.every(w => w.ready)
     return { status: ok ? 'ok' as const : 'degraded' as const, redis, mysql, workers }
   }
   const schema = { response: { 200: HealthResponse } }

@@ -9,7 +9,11 @@ const OUTPUT_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 const route: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/outputs/*', {
-    schema: { params: Type.Object({ '*': Type.String() }), response: { 200: Type.Unknown(), 403: ErrorBody, 404: ErrorBody } }
+    schema: {
+      summary: 'An output image: {job_id}.png, or {job_id}_{i}.png for batch items',
+      params: Type.Object({ '*': Type.String() }),
+      response: { 200: Type.Unsafe<NodeJS.ReadableStream>({ description: 'the PNG', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } }), 403: ErrorBody, 404: ErrorBody }
+    }
   }, async (request, reply) => {
     const name = request.params['*']
     let decoded: string

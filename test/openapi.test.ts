@@ -1,0 +1,105 @@
+// Every route of the OpenAPI document is called, and every answer is checked against the schema the
+// document declares for its status code (ajv over GET /openapi.json), so the docs cannot drift.
+import t from 'tap'
+import Ajv from 'ajv'
+import { TestSystem } from './helpers/system.ts'
+import { pngSize } from './helpers/png.ts'
+
+interface Call {
+  method: 'GET' | 'POST'
+  /** the path as the document names it */
+  route: string
+  url: string
+  init?: RequestInit
+}
+
+const PNG_1x1 = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360f8ffff3f0005fe02fea7d6a4590000000049454e44ae426082', 'hex')
+
+function upload (bytes: Buffer, field = 'file', filename = 'in.png'): RequestInit {
+  const form = new FormData()
+  form.append(field, new Blob([new Uint8Array(bytes)]), filename)
+  return { method: 'POST', body: form }
+}
+
+t.test('the OpenAPI document describes every answer the gateway gives', async t => {
+  const sys = await TestSystem.start(t, { name: 'openapi', workers: 1, gatewayEnv: { UPLOAD_MAX_BYTES: '4096', SSE_KEEPALIVE_MS: '200' } })
+  await sys.waitForWorkersConnected()
+  const doc = await (await fetch(`${sys.baseUrl}/openapi.json`)).json() as any
+  t.match(doc.openapi, /^3\./)
+
+  const docs = await fetch(`${sys.baseUrl}/docs/`)
+  t.equal(docs.status, 200, '/docs/ serves the interactive documentation')
+  t.match(await docs.text(), /swagger-ui/i)
+
+  const done = await sys.submit({ prompt: 'documented', aspect_ratio: '9:16' })
+  const finished = await sys.waitForStatus(done.body.job_id, s => s.status === 'finished')
+  const jobId = done.body.job_id
+  const missing = '01900000-0000-7000-8000-000000000000'
+  const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+  const calls: Call[] = [
+    { method: 'POST', route: '/api/generate', url: '/api/generate', init: json({ prompt: 'a call' }) },
+    { method: 'POST', route: '/api/generate', url: '/api/generate', init: json({ prompt: 'x', aspect_ratio: '5:4' }) },
+    { method: 'POST', route: '/api/generate', url: '/api/generate', init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' } },
+    { method: 'POST', route: '/api/generate', url: '/api/generate', init: json({ prompt: 'x'.repeat(70_000) }) },
+    { method: 'GET', route: '/api/status/{job_id}', url: `/api/status/${jobId}` },
+    { method: 'GET', route: '/api/status/{job_id}', url: `/api/status/${missing}` },
+    { method: 'GET', route: '/api/health', url: '/api/health' },
+    { method: 'GET', route: '/health', url: '/health' },
+    { method: 'GET', route: '/outputs/{*}', url: finished.image_url },
+    { method: 'GET', route: '/outputs/{*}', url: `/outputs/${missing}.png` },
+    { method: 'GET', route: '/outputs/{*}', url: '/outputs/..%2F..%2Fetc%2Fpasswd' },
+    { method: 'GET', route: '/api/jobs/{job_id}', url: `/api/jobs/${jobId}` },
+    { method: 'GET', route: '/api/jobs/{job_id}', url: `/api/jobs/${missing}` },
+    { method: 'GET', route: '/api/jobs/{job_id}/events', url: `/api/jobs/${jobId}/events` },
+    { method: 'GET', route: '/api/jobs/{job_id}/events', url: `/api/jobs/${jobId}/events?last_event_id=999` },
+    { method: 'GET', route: '/api/jobs/{job_id}/events', url: `/api/jobs/${jobId}/events?last_event_id=-4` },
+    { method: 'GET', route: '/api/jobs/{job_id}/events', url: `/api/jobs/${missing}/events` },
+    { method: 'GET', route: '/api/history', url: '/api/history?limit=5' },
+    { method: 'GET', route: '/api/history', url: '/api/history?limit=0' },
+    { method: 'GET', route: '/api/metrics', url: '/api/metrics' },
+    { method: 'GET', route: '/metrics', url: '/metrics' },
+    { method: 'GET', route: '/api/workflows', url: '/api/workflows' },
+    { method: 'GET', route: '/api/models', url: '/api/models' },
+    { method: 'POST', route: '/api/upload', url: '/api/upload', init: upload(PNG_1x1) },
+    { method: 'POST', route: '/api/upload', url: '/api/upload', init: upload(PNG_1x1, 'picture') },
+    { method: 'POST', route: '/api/upload', url: '/api/upload', init: upload(Buffer.concat([PNG_1x1, Buffer.alloc(5000)])) },
+    { method: 'POST', route: '/api/upload', url: '/api/upload', init: upload(Buffer.from('GIF89a, not accepted here')) }
+  ]
+
+  const ajv = new (Ajv as unknown as typeof Ajv.default)({ strict: false, allErrors: true, validateFormats: false })
+  const called = new Set<string>()
+  for (const call of calls) {
+    const res = await fetch(`${sys.baseUrl}${call.url}`, { method: call.method, ...call.init })
+    const label = `${call.method} ${call.url.slice(0, 80)} → ${res.status}`
+    const operation = doc.paths[call.route]?.[call.method.toLowerCase()]
+    if (!operation) { t.fail(`${call.method} ${call.route} is not in the document`); continue }
+    called.add(`${call.method} ${call.route}`)
+    const declared = operation.responses[String(res.status)]
+    if (!declared) { t.fail(`${label}: status ${res.status} is not declared (declared: ${Object.keys(operation.responses).join(', ')})`); continue }
+    if (res.status === 204) { t.equal(await res.text(), '', `${label}: no body`); continue }
+    const type = (res.headers.get('content-type') ?? '').split(';')[0]
+    const content = declared.content ?? {}
+    t.ok(content[type], `${label}: content type ${type} is declared (${Object.keys(content).join(', ')})`)
+    if (type === 'application/json') {
+      const body = await res.json()
+      const validate = ajv.compile(content[type].schema)
+      t.ok(validate(body), `${label}: body matches the declared schema`, { errors: validate.errors, body })
+    } else if (type === 'image/png') {
+      t.same(pngSize(Buffer.from(await res.arrayBuffer())), { width: 832, height: 1216 }, `${label}: the image`)
+    } else {
+      t.ok((await res.text()).length > 0, `${label}: a ${type} body`)
+    }
+  }
+
+  const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops as object).map(m => `${m.toUpperCase()} ${path}`))
+  t.same(documented.filter(op => !called.has(op)), [], 'every documented operation was called')
+  for (const [path, ops] of Object.entries(doc.paths) as Array<[string, Record<string, any>]>) {
+    for (const [method, op] of Object.entries(ops)) {
+      const params = (op.parameters ?? []).map((p: any) => `${p.in}:${p.name}`)
+      const pathParams = [...path.matchAll(/\{([^}]+)\}/g)].map(m => `path:${m[1]}`)
+      t.ok(pathParams.every(p => params.includes(p)), `${method.toUpperCase()} ${path} declares its path parameters`)
+      t.ok(Object.keys(op.responses ?? {}).length > 0, `${method.toUpperCase()} ${path} declares its responses`)
+    }
+  }
+})
