@@ -8,6 +8,8 @@ export const ERRORS = {
   JOB_CREATE_FAILED: { status: 500, error: '任務建立失敗' },
   OVERLOADED: { status: 503, error: '系統忙碌中，請稍後再試' },
   JOB_NOT_FOUND: { status: 404, error: 'Job not found', message: '任務不存在或已被刪除' },
+  /** thrown with the job's status in the text: "Cannot cancel job with status: finished" */
+  JOB_NOT_CANCELLABLE: { status: 400, error: 'Cannot cancel job with status' },
   NOT_FOUND: { status: 404, error: 'Not found' },
   FORBIDDEN_PATH: { status: 403, error: 'Forbidden' },
   PAYLOAD_TOO_LARGE: { status: 413, error: 'Request body is too large' },
@@ -18,3 +20,4 @@ export const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS
 
 export const SUBMIT_MESSAGE = '任務已成功提交'
+export const CANCEL_MESSAGE = 'Task cancelled'

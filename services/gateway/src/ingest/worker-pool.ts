@@ -30,6 +30,17 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * Tells the worker holding a job to stop it: the worker with that id if one is linked, else every
+   * worker (a job taken from the queue moments ago has no worker on record yet). Resolves with each
+   * asked worker's answer (running, held, unknown) or why it could not be asked; never rejects.
+   */
+  async cancel (jobId: string, workerId: string | null, reason: string): Promise<string[]> {
+    const holder = this.links.filter(l => workerId !== null && l.info?.worker_id === workerId)
+    const asked = holder.length > 0 ? holder : this.links
+    return Promise.all(asked.map(l => l.cancel(jobId, reason).catch((err: Error) => `unreachable: ${err.message}`)))
+  }
+
   summary (): { configured: number, connected: number, list: Array<{ address: string, connected: boolean, worker_id: string | null }> } {
     const list = this.links.map(l => ({ address: l.address, connected: l.connected, worker_id: l.info?.worker_id ?? null }))
     return { configured: list.length, connected: list.filter(l => l.connected).length, list }

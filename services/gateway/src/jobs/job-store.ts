@@ -43,6 +43,23 @@ export class JobStore {
     return this.#prisma.job.findUnique({ where: { id }, include: { outputs: { orderBy: { index: 'asc' } } } })
   }
 
+  /**
+   * A page of jobs, newest first (v7 ids break ties in creation order), each with its first output
+   * only, and how many jobs there are in all.
+   */
+  async page (limit: number, offset: number): Promise<{ total: number, jobs: JobWithOutputs[] }> {
+    const [total, jobs] = await Promise.all([
+      this.#prisma.job.count(),
+      this.#prisma.job.findMany({
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        skip: offset,
+        take: limit,
+        include: { outputs: { orderBy: { index: 'asc' }, take: 1 } }
+      })
+    ])
+    return { total, jobs }
+  }
+
   async exists (id: string): Promise<boolean> {
     return (await this.#prisma.job.count({ where: { id } })) > 0
   }

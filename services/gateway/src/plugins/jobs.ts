@@ -14,6 +14,8 @@ export default fp(async (app) => {
     store: app.jobStore,
     queue: app.jobQueue,
     cache: app.statusCache,
+    events: app.jobEvents,
+    workers: app.workers,
     runnable: () => app.workers.runnable(),
     logger: app.log.child({ component: 'jobs' }),
     txMaxWaitMs,
