@@ -10,6 +10,7 @@ import redisPlugin from './plugins/redis.ts'
 import queuePlugin from './plugins/queue.ts'
 import ingestPlugin from './plugins/ingest.ts'
 import jobsPlugin from './plugins/jobs.ts'
+import grpcServerPlugin from './plugins/grpc-server.ts'
 import generateRoute from './routes/generate/index.ts'
 import statusRoute from './routes/status/index.ts'
 import healthRoute from './routes/health/index.ts'
@@ -31,6 +32,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await app.register(queuePlugin)
   await app.register(ingestPlugin)
   await app.register(jobsPlugin)
+  await app.register(grpcServerPlugin)
   await app.register(generateRoute)
   await app.register(statusRoute)
   await app.register(healthRoute)
