@@ -9,6 +9,8 @@ export interface GrpcDeps {
   watch: WatchDeps
   streams: OpenStreams
   log: Logger
+  /** whether the event history (Redis) can be read now: tells an outage from a bug when a watch fails */
+  eventsReadable: () => boolean
   /** how long a watch waits without events before it polls the log again */
   watchIdleMs: number
 }

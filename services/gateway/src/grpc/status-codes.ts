@@ -12,6 +12,7 @@ export const GRPC_STATUS_OF: Record<ErrorCode, grpc.status> = {
   OVERLOADED: grpc.status.RESOURCE_EXHAUSTED,
   JOB_NOT_FOUND: grpc.status.NOT_FOUND,
   JOB_NOT_CANCELLABLE: grpc.status.FAILED_PRECONDITION,
+  EVENTS_UNAVAILABLE: grpc.status.UNAVAILABLE,
   NOT_FOUND: grpc.status.NOT_FOUND,
   FORBIDDEN_PATH: grpc.status.PERMISSION_DENIED,
   PAYLOAD_TOO_LARGE: grpc.status.RESOURCE_EXHAUSTED,

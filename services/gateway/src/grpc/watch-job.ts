@@ -11,6 +11,14 @@ import { toServiceError } from './status-codes.ts'
 
 type WatchCall = grpc.ServerWritableStream<WatchJobRequest, WatchJobResponse>
 
+function appErrorOf (reason: unknown, jobId: string, deps: GrpcDeps): unknown {
+  if (reason instanceof JobNotFoundError) return new AppError('JOB_NOT_FOUND', { extra: { job_id: jobId } })
+  if (!(reason instanceof AppError) && !(reason instanceof CallEndedError) && !deps.eventsReadable()) {
+    return new AppError('EVENTS_UNAVAILABLE', { details: (reason as Error).message, cause: reason })
+  }
+  return reason
+}
+
 /**
  * WatchJob: the shared watchJob() iterator written to the stream. The caller cancelling, the deadline
  * and shutdown all abort the iterator; at shutdown the stream ends UNAVAILABLE with the seq to resume after.
@@ -40,7 +48,7 @@ export function watchJob (deps: GrpcDeps): grpc.handleServerStreamingCall<WatchJ
       const reason = signal.aborted ? signal.reason : err
       why = reason instanceof CallEndedError ? reason.why : reason instanceof JobNotFoundError ? 'not found' : 'error'
       if (why === 'cancelled') return // nobody is listening
-      const rendered = toServiceError(reason instanceof JobNotFoundError ? new AppError('JOB_NOT_FOUND', { extra: { job_id: jobId } }) : reason, log)
+      const rendered = toServiceError(appErrorOf(reason, jobId, deps), log)
       if (why === 'shutdown') rendered.details += `; resume with after_seq=${lastSeq}`
       call.emit('error', rendered)
     } finally {

@@ -18,6 +18,7 @@ export default fp(async (app) => {
   const server = new GatewayGrpcServer({
     jobs: app.jobs,
     watch: { events: app.jobEvents, hub: app.jobEventHub, status: jobId => app.jobs.status(jobId) },
+    eventsReadable: () => app.redis.status === 'ready',
     watchIdleMs: WATCH_IDLE_MS
   }, app.log.child({ component: 'grpc' }))
   app.decorate('grpcServer', server)
