@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js'
 import type { FastifyBaseLogger as Logger } from 'fastify'
-import { JOBS_SERVICE_NAME, SERVER_OPTIONS, addHealthService, addReflectionService, jobService, jobsDefinition } from '@comfy-jobs/rpc'
+import {
+  JOBS_SERVICE_NAME, SERVER_OPTIONS, addHealthService, addReflectionService, bindServer, jobService, jobsDefinition, shutdownServer
+} from '@comfy-jobs/rpc'
 import type { GrpcDeps } from './deps.ts'
 import { jobServiceHandlers } from './handlers.ts'
 import { OpenStreams } from './open-streams.ts'
@@ -29,16 +31,10 @@ export class GatewayGrpcServer {
   }
 
   async listen (host: string, port: number): Promise<number> {
-    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-    this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
-        if (err) reject(new Error(`cannot listen on ${address} (GATEWAY_GRPC_HOST/GATEWAY_GRPC_PORT): ${err.message}`))
-        else resolve(bound)
-      })
-    })
+    this.#port = await bindServer(this.#server, host, port, 'GATEWAY_GRPC_HOST/GATEWAY_GRPC_PORT')
     this.#health.setStatus('', 'SERVING')
     this.#health.setStatus(JOBS_SERVICE_NAME, 'SERVING')
-    this.#log.info({ address, port: this.#port }, 'gRPC listening')
+    this.#log.info({ host, port: this.#port }, 'gRPC listening')
     return this.#port
   }
 
@@ -48,16 +44,8 @@ export class GatewayGrpcServer {
     this.#health.setStatus(JOBS_SERVICE_NAME, 'NOT_SERVING')
     const streams = this.#streams.size
     this.#streams.endAll()
-    let timer: NodeJS.Timeout | undefined
-    const graceful = await Promise.race([
-      new Promise<boolean>(resolve => this.#server.tryShutdown(() => resolve(true))),
-      new Promise<boolean>(resolve => { timer = setTimeout(resolve, timeoutMs, false) })
-    ])
-    clearTimeout(timer)
-    if (!graceful) {
-      this.#log.warn('gRPC calls still open after the grace period; forcing shutdown')
-      this.#server.forceShutdown()
-    }
+    const graceful = await shutdownServer(this.#server, timeoutMs)
+    if (!graceful) this.#log.warn('gRPC calls still open after the grace period; shutdown forced')
     this.#log.info({ graceful, watch_streams_ended: streams }, 'gRPC server closed')
   }
 }
