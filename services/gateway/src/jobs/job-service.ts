@@ -173,16 +173,17 @@ export class JobService {
       throw notCancellable(now?.status ?? 'unknown')
     }
     log.info({ step: 'cancel', previous_status: row.status, withdrawn }, 'job cancelled in the database')
-    if (!withdrawn) {
-      const answers = await this.#d.workers.cancel(jobId, row.workerId, 'cancelled by request')
-      log.info({ step: 'cancel_worker', answers }, 'asked the worker to stop the job')
-    }
     try {
       await this.#d.cache.apply(jobId, { job_id: jobId, status: 'cancelled', error: CANCELLED_ERROR, node: '', finished_at: at.toISOString() }, 'force')
       await this.#d.events.append(jobId, { type: 'cancelled', status: 'cancelled', error: CANCELLED_ERROR, at: at.toISOString() })
     } catch (err) {
       // The database is the truth and says cancelled; the cached status catches up only when it expires.
       log.error({ step: 'cancel_cache_failed', err: (err as Error).message }, 'cancel: status cache and event log not updated')
+    }
+    if (!withdrawn) {
+      // a worker holds it; what it sends about the job from now on is refused by the ingestor
+      const answers = await this.#d.workers.cancel(jobId, row.workerId, 'cancelled by request')
+      log.info({ step: 'cancel_worker', answers }, 'asked the worker to stop the job')
     }
     return { job_id: jobId, previous_status: row.status }
   }
