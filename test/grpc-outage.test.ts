@@ -2,6 +2,8 @@
 // watches end UNAVAILABLE with where to resume, and the gateway exits).
 import t from 'tap'
 import * as grpc from '@grpc/grpc-js'
+import { createServer } from 'node:net'
+import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { TestSystem } from './helpers/system.ts'
 import { PrivateRedis } from './helpers/private-redis.ts'
@@ -62,4 +64,14 @@ t.test('shutdown ends open watches UNAVAILABLE with the seq to resume after, and
   t.ok(exitMs < 5000, `and promptly (${Math.round(exitMs)} ms)`)
   const closed = sys.gateway!.logs.find(l => l.msg === 'gRPC server closed')
   t.match(closed, { graceful: true, watch_streams_ended: 1 }, 'gRPC closed gracefully after ending the stream')
+})
+
+t.test('a gRPC port already in use stops the gateway, naming GATEWAY_GRPC_PORT', async t => {
+  const blocker = createServer().listen(0, '127.0.0.1')
+  await once(blocker, 'listening')
+  t.teardown(() => blocker.close())
+  sys.gatewayGrpcPort = (blocker.address() as { port: number }).port
+  await t.rejects(sys.startGateway(), /exited/, 'the gateway does not come up')
+  t.not(await sys.gateway!.exited, 0, 'it exits non-zero')
+  t.match(sys.gateway!.raw.join('\n'), /cannot listen on 127\.0\.0\.1:\d+ \(GATEWAY_GRPC_HOST\/GATEWAY_GRPC_PORT\).*EADDRINUSE/, 'saying which address and variable')
 })

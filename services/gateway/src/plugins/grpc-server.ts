@@ -24,4 +24,4 @@ export default fp(async (app) => {
   app.decorate('grpcServer', server)
   app.addHook('onReady', async () => { await server.listen(app.config.grpcHost, app.config.grpcPort) })
   app.addHook('onClose', async () => { await server.close(SHUTDOWN_GRACE_MS) })
-}, { name: 'grpc-server', dependencies: ['config', 'ingest', 'jobs'] })
+}, { name: 'grpc-server', dependencies: ['config', 'redis', 'ingest', 'jobs'] })
