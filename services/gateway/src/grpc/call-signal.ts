@@ -29,10 +29,12 @@ export interface CallSignal {
 export function callSignal (call: ServerCall): CallSignal {
   const controller = new AbortController()
   const abort = (why: CallEndedError['why']) => { if (!controller.signal.aborted) controller.abort(new CallEndedError(why)) }
-  const onCancelled = () => abort('cancelled')
-  call.on('cancelled', onCancelled)
   const deadline = call.getDeadline()
-  const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline - Date.now()
+  const deadlineAt = deadline instanceof Date ? deadline.getTime() : deadline
+  // grpc-js ends a call at its deadline itself and then reports it as cancelled
+  const onCancelled = () => abort(Date.now() >= deadlineAt ? 'deadline' : 'cancelled')
+  call.on('cancelled', onCancelled)
+  const ms = deadlineAt - Date.now()
   let timer: NodeJS.Timeout | undefined
   if (ms <= 0) abort('deadline')
   else if (ms < MAX_TIMER_MS) timer = setTimeout(abort, ms, 'deadline')

@@ -47,7 +47,7 @@ export function watchJob (deps: GrpcDeps): grpc.handleServerStreamingCall<WatchJ
     } catch (err) {
       const reason = signal.aborted ? signal.reason : err
       why = reason instanceof CallEndedError ? reason.why : reason instanceof JobNotFoundError ? 'not found' : 'error'
-      if (why === 'cancelled') return // nobody is listening
+      if (why === 'cancelled' || call.cancelled) return // nobody is listening, or grpc-js has answered (deadline)
       const rendered = toServiceError(appErrorOf(reason, jobId, deps), log)
       if (why === 'shutdown') rendered.details += `; resume with after_seq=${lastSeq}`
       call.emit('error', rendered)
