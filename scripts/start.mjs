@@ -68,7 +68,7 @@ await Promise.all([
 const host = env.HOST ?? '127.0.0.1'
 const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
 const baseUrl = `http://${shownHost}:${env.PORT ?? 5000}`
-say(`starting gateway (${baseUrl}) and worker (gRPC ${env.WORKER_GRPC_HOST ?? '127.0.0.1'}:${env.WORKER_GRPC_PORT ?? 50051})`)
+say(`starting gateway (${baseUrl}, gRPC ${env.GATEWAY_GRPC_HOST ?? '127.0.0.1'}:${env.GATEWAY_GRPC_PORT ?? 50052}) and worker (gRPC ${env.WORKER_GRPC_HOST ?? '127.0.0.1'}:${env.WORKER_GRPC_PORT ?? 50051})`)
 
 const children = new Map()
 let stopping = false

@@ -8,7 +8,9 @@ const BAD: Array<[string, string]> = [
   ['REDIS_URL', 'not a url'],
   ['JOB_STATUS_TTL_SECONDS', '-5'],
   ['WORKER_ADDRESSES', 'nohostport'],
-  ['LOG_LEVEL', 'loud']
+  ['LOG_LEVEL', 'loud'],
+  ['GATEWAY_GRPC_PORT', '70000'],
+  ['GATEWAY_GRPC_HOST', 'not a host!']
 ]
 
 for (const [name, value] of BAD) {

@@ -39,11 +39,15 @@ t.test('the OpenAPI document describes every answer the gateway gives', async t 
 
   const calls: Call[] = [
     { method: 'POST', route: '/api/generate', url: '/api/generate', init: json({ prompt: 'a call' }) },
+    { method: 'POST', route: '/api/generate', url: '/api/generate', init: { ...json({ prompt: 'one key' }), headers: { 'content-type': 'application/json', 'idempotency-key': 'openapi-1' } } },
+    { method: 'POST', route: '/api/generate', url: '/api/generate', init: { ...json({ prompt: 'same key, other body' }), headers: { 'content-type': 'application/json', 'idempotency-key': 'openapi-1' } } },
     { method: 'POST', route: '/api/generate', url: '/api/generate', init: json({ prompt: 'x', aspect_ratio: '5:4' }) },
     { method: 'POST', route: '/api/generate', url: '/api/generate', init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' } },
     { method: 'POST', route: '/api/generate', url: '/api/generate', init: json({ prompt: 'x'.repeat(70_000) }) },
     { method: 'GET', route: '/api/status/{job_id}', url: `/api/status/${jobId}` },
     { method: 'GET', route: '/api/status/{job_id}', url: `/api/status/${missing}` },
+    { method: 'POST', route: '/api/cancel/{job_id}', url: `/api/cancel/${jobId}` },
+    { method: 'POST', route: '/api/cancel/{job_id}', url: `/api/cancel/${missing}` },
     { method: 'GET', route: '/api/health', url: '/api/health' },
     { method: 'GET', route: '/health', url: '/health' },
     { method: 'GET', route: '/outputs/{*}', url: finished.image_url },

@@ -55,7 +55,10 @@ export class ServiceProcess {
     if (seen) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name}: no matching log line within ${timeoutMs} ms; last lines:\n${this.raw.slice(-15).join('\n')}`)), timeoutMs)
-      void this.exited.then(code => reject(new Error(`${this.name} exited (${code}) before the log line; last lines:\n${this.raw.slice(-15).join('\n')}`)))
+      void this.exited.then(code => {
+        clearTimeout(timer) // a pending timer would keep the test process alive
+        reject(new Error(`${this.name} exited (${code}) before the log line; last lines:\n${this.raw.slice(-15).join('\n')}`))
+      })
       this.#waiters.push({ pred, resolve: l => { clearTimeout(timer); resolve(l) } })
     })
   }

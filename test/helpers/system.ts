@@ -35,6 +35,8 @@ export class TestSystem {
   workers: ServiceProcess[] = []
   gateway: ServiceProcess | null = null
   gatewayPort = 0
+  /** every gateway gets its own gRPC port, so parallel test files never meet on the default one */
+  gatewayGrpcPort = 0
   #extraGatewayEnv: Record<string, string>
   #workerEnv: Record<string, string>
 
@@ -62,6 +64,10 @@ export class TestSystem {
     return `http://127.0.0.1:${this.gatewayPort}`
   }
 
+  get grpcAddress (): string {
+    return `127.0.0.1:${this.gatewayGrpcPort}`
+  }
+
   async startWorker (i: number, env: Record<string, string> = {}): Promise<ServiceProcess> {
     const worker = new ServiceProcess('worker', {
       REDIS_URL: this.redisUrl,
@@ -84,6 +90,7 @@ export class TestSystem {
       REDIS_URL: this.redisUrl,
       QUEUE_NAME: this.queueName,
       PORT: String(this.gatewayPort),
+      GATEWAY_GRPC_PORT: String(this.gatewayGrpcPort),
       WORKER_ADDRESSES: this.workerPorts.map(p => `127.0.0.1:${p}`).join(',') || '127.0.0.1:1',
       OUTPUT_DIR: this.outputDir,
       PROGRESS_DB_INTERVAL_MS: '0',
@@ -94,6 +101,7 @@ export class TestSystem {
 
   async startGateway (env: Record<string, string> = {}): Promise<ServiceProcess> {
     if (!this.gatewayPort) this.gatewayPort = await freePort()
+    if (!this.gatewayGrpcPort) this.gatewayGrpcPort = await freePort()
     const gateway = new ServiceProcess('gateway', this.gatewayEnv(env))
     this.gateway = gateway
     await gateway.waitForLog(l => l.msg === 'gateway ready', 30_000)

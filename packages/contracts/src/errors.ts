@@ -11,6 +11,10 @@ export const ERRORS = {
   IDEMPOTENCY_CONFLICT: { status: 409, error: 'Idempotency-Key was already used with a different request' },
   RATE_LIMITED: { status: 429, error: 'Too many submits; slow down' },
   JOB_NOT_FOUND: { status: 404, error: 'Job not found', message: '任務不存在或已被刪除' },
+  /** thrown with the job's status in the text: "Cannot cancel job with status: finished" */
+  JOB_NOT_CANCELLABLE: { status: 400, error: 'Cannot cancel job with status' },
+  /** a job's event history (Redis) cannot be read: a watch cannot start or go on; resume later */
+  EVENTS_UNAVAILABLE: { status: 503, error: 'Job events are unavailable, try again shortly' },
   NOT_FOUND: { status: 404, error: 'Not found' },
   FORBIDDEN_PATH: { status: 403, error: 'Forbidden' },
   PAYLOAD_TOO_LARGE: { status: 413, error: 'Request body is too large' },
@@ -23,3 +27,4 @@ export const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS
 
 export const SUBMIT_MESSAGE = '任務已成功提交'
+export const CANCEL_MESSAGE = 'Task cancelled'

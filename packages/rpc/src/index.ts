@@ -1,3 +1,6 @@
 export * from './load.ts'
 export * from './worker-service.ts'
+export * from './jobs-service.ts'
 export * from './health.ts'
+export * from './reflection.ts'
+export * from './server-lifecycle.ts'

@@ -16,8 +16,10 @@ import sweeperPlugin from './plugins/sweeper.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import uploadsPlugin from './plugins/uploads.ts'
 import openapiPlugin from './plugins/openapi.ts'
+import grpcServerPlugin from './plugins/grpc-server.ts'
 import generateRoute from './routes/generate/index.ts'
 import statusRoute from './routes/status/index.ts'
+import cancelRoute from './routes/cancel/index.ts'
 import healthRoute from './routes/health/index.ts'
 import outputsRoute from './routes/outputs/index.ts'
 import jobRoutes from './routes/jobs/index.ts'
@@ -51,8 +53,10 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await app.register(ingestPlugin)
   await app.register(jobsPlugin)
   await app.register(sweeperPlugin)
+  await app.register(grpcServerPlugin)
   await app.register(generateRoute)
   await app.register(statusRoute)
+  await app.register(cancelRoute)
   await app.register(healthRoute)
   await app.register(outputsRoute)
   await app.register(jobRoutes)

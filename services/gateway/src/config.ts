@@ -1,5 +1,6 @@
 import { resolve } from 'node:path'
 import { hostname } from 'node:os'
+import { isIP } from 'node:net'
 import { parseDatabaseUrl, type DatabaseLocation } from '@comfy-jobs/db'
 import { DEFAULT_QUEUE_NAME } from '@comfy-jobs/contracts'
 
@@ -9,6 +10,8 @@ export interface GatewayConfig {
   redisUrl: string
   host: string
   port: number
+  grpcHost: string
+  grpcPort: number
   workerAddresses: string[]
   outputDir: string
   statusTtlSeconds: number
@@ -74,6 +77,15 @@ function addresses (env: Env): string[] {
   return list
 }
 
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+function listenHost (env: Env, name: string, fallback: string): string {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (isIP(raw) === 0 && !HOSTNAME.test(raw)) throw new ConfigError(name, raw, 'expected an IP address or a host name')
+  return raw
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** Reads and validates the gateway's configuration once; throws naming the first bad variable. */
@@ -91,6 +103,8 @@ export function loadConfig (env: Env = process.env): GatewayConfig {
     redisUrl: redisUrl(env),
     host: env.HOST ?? '127.0.0.1',
     port: int(env, 'PORT', 5000, 0, 65535),
+    grpcHost: listenHost(env, 'GATEWAY_GRPC_HOST', '127.0.0.1'),
+    grpcPort: int(env, 'GATEWAY_GRPC_PORT', 50052, 0, 65535),
     workerAddresses: addresses(env),
     outputDir: resolve(env.OUTPUT_DIR ?? './data/outputs'),
     statusTtlSeconds: int(env, 'JOB_STATUS_TTL_SECONDS', 86400, 1, 365 * 86400),

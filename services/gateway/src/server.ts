@@ -1,6 +1,5 @@
 import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
-import { buildApp } from './build.ts'
 import { loadConfig, type GatewayConfig } from './config.ts'
 
 // The one file that touches the process: config, listen, signals.
@@ -12,6 +11,8 @@ try {
   process.exit(1)
 }
 
+// The app is loaded only once the config is known good, so a bad value stops the process at once.
+const { buildApp } = await import('./build.ts')
 const logger = pino({ level: config.logLevel, base: { service: 'gateway' } })
 const app = await buildApp(config, logger)
 

@@ -5,6 +5,8 @@ import {
   SERVER_OPTIONS,
   WORKER_SERVICE_NAME,
   addHealthService,
+  bindServer,
+  shutdownServer,
   workerService,
   type CancelJobRequest,
   type CancelJobResponse,
@@ -74,14 +76,8 @@ export class WorkerGrpcServer {
   /** Binds and resolves with the bound port (useful with port 0). */
   async listen (): Promise<number> {
     const { host, port } = this.#o
-    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-    this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
-        if (err) reject(new Error(`cannot listen on ${address} (WORKER_GRPC_HOST/WORKER_GRPC_PORT): ${err.message}`))
-        else resolve(bound)
-      })
-    })
-    this.#log.info({ address, port: this.#port }, 'gRPC listening')
+    this.#port = await bindServer(this.#server, host, port, 'WORKER_GRPC_HOST/WORKER_GRPC_PORT')
+    this.#log.info({ host, port: this.#port }, 'gRPC listening')
     return this.#port
   }
 
@@ -90,16 +86,7 @@ export class WorkerGrpcServer {
     this.setServing(false)
     // An open bidi stream would keep tryShutdown waiting for ever.
     for (const call of this.#streams) call.end()
-    let timer: NodeJS.Timeout | undefined
-    const graceful = await Promise.race([
-      new Promise<boolean>(resolve => this.#server.tryShutdown(() => resolve(true))),
-      new Promise<boolean>(resolve => { timer = setTimeout(resolve, timeoutMs, false) })
-    ])
-    clearTimeout(timer)
-    if (!graceful) {
-      this.#log.warn('gRPC calls still open; forcing shutdown')
-      this.#server.forceShutdown()
-    }
+    if (!await shutdownServer(this.#server, timeoutMs)) this.#log.warn('gRPC calls still open; shutdown forced')
   }
 
   #streamEvents (call: EventStream): void {

@@ -57,7 +57,9 @@ export class EventIngestor {
   async #started (event: JobEvent, at: Date, source: EventSource, log: Logger): Promise<void> {
     const live = await this.#d.store.markStarted(event.job_id, at, event.attempt || 1, event.worker_id, event.total_steps || null)
     if (live) {
-      await this.#d.cache.apply(event.job_id, {
+      // A cancel may land between markStarted and here: then the cache is terminal, and a processing
+      // event after the cancelled one would leave watchers waiting.
+      const applied = await this.#d.cache.apply(event.job_id, {
         job_id: event.job_id,
         status: 'processing',
         progress: 0,
@@ -67,7 +69,7 @@ export class EventIngestor {
         error: '',
         started_at: at.toISOString()
       }, 'state')
-      await this.#d.events.append(event.job_id, {
+      if (applied) await this.#d.events.append(event.job_id, {
         type: 'processing', status: 'processing', progress: 0, step: 0, total_steps: event.total_steps, attempt: event.attempt, at: at.toISOString()
       })
       log.info({ attempt: event.attempt }, 'job started on worker')

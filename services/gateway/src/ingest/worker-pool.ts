@@ -44,6 +44,17 @@ export class WorkerPool {
   }
 
   /**
+   * Tells the worker holding a job to stop it: the worker with that id if one is linked, else every
+   * worker (a job taken from the queue moments ago has no worker on record yet). Resolves with each
+   * asked worker's answer (running, held, unknown) or why it could not be asked; never rejects.
+   */
+  async cancel (jobId: string, workerId: string | null, reason: string): Promise<string[]> {
+    const holder = this.links.filter(l => workerId !== null && l.info?.worker_id === workerId)
+    const asked = holder.length > 0 ? holder : this.links
+    return Promise.all(asked.map(l => l.cancel(jobId, reason).catch((err: Error) => `unreachable: ${err.message}`)))
+  }
+
+  /**
    * connected: this gateway ingests the worker's events; standby: another gateway does. A worker in
    * neither state is unreachable. ready: it takes jobs (its engine, e.g. ComfyUI, is up).
    */

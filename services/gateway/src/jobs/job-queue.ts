@@ -108,6 +108,15 @@ export class JobQueue {
     return withDeadline(this.#queue.getWorkersCount(), this.#timeoutMs, 'Redis queue consumers')
   }
 
+  /**
+   * Takes a waiting job off the queue so no worker runs it. False when there was nothing to take: a
+   * worker holds it (BullMQ refuses to remove a locked job) or the queue no longer knows it.
+   */
+  async withdraw (jobId: string): Promise<boolean> {
+    if (this.#redis.status !== 'ready') throw new Error(`Redis connection is ${this.#redis.status}`)
+    return (await withDeadline(this.#queue.remove(jobId), this.#timeoutMs, 'Redis queue removal')) === 1
+  }
+
   /** Removes the queue entry and the status hash (compensation of a push whose commit failed). */
   async remove (jobId: string): Promise<void> {
     await withDeadline(Promise.all([this.#queue.remove(jobId), this.#cache.remove(jobId)]), this.#timeoutMs, 'Redis removal')

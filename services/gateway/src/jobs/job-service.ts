@@ -2,12 +2,16 @@ import { createHash, randomInt } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { PrismaClient } from '@comfy-jobs/db'
-import { ASPECT_RATIOS, HISTORY_MAX_LIMIT, JOB_ID_PATTERN, MAX_SEED, type GenerateBody, type HistoryQuery, type HistoryResponse, type JobRecord, type QueuedJob, type StatusResponse } from '@comfy-jobs/contracts'
+import {
+  ASPECT_RATIOS, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, JOB_ID_PATTERN, MAX_SEED, isTerminal,
+  type GenerateBody, type HistoryQuery, type HistoryResponse, type JobPage, type JobRecord, type JobStatus, type QueuedJob, type StatusResponse
+} from '@comfy-jobs/contracts'
 import { AppError } from '../app-error.ts'
 import type { JobStore } from './job-store.ts'
 import { QueuePushError, type JobQueue } from './job-queue.ts'
 import type { StatusCache } from './status-cache.ts'
-import { statusFromCache, statusFromRow } from './status-view.ts'
+import type { JobEventLog } from './job-event-log.ts'
+import { statusFromCache, statusFromRow, summaryFromRow } from './status-view.ts'
 import { historyItemView, jobRecordView } from './record-views.ts'
 import type { GatewayMetrics } from '../metrics/gateway-metrics.ts'
 import { withDeadline } from '../deadline.ts'
@@ -19,11 +23,18 @@ export interface Runnable {
   modelsByWorkflow: ReadonlyMap<string, ReadonlySet<string>>
 }
 
+/** Who can stop a job a worker holds. */
+export interface WorkerCanceller {
+  cancel: (jobId: string, workerId: string | null, reason: string) => Promise<string[]>
+}
+
 export interface JobServiceDeps {
   prisma: PrismaClient
   store: JobStore
   queue: JobQueue
   cache: StatusCache
+  events: JobEventLog
+  workers: WorkerCanceller
   runnable: () => Runnable
   /** a cheap probe, asked only after a failure, to tell "database down" from "too busy" */
   databaseReachable: () => Promise<boolean>
@@ -53,6 +64,8 @@ function requestHash (body: GenerateBody): string {
 export interface SubmitOptions {
   /** the client's Idempotency-Key: a repeat with the same body returns the same job */
   idempotencyKey?: string
+  /** the caller gave up (e.g. a gRPC deadline): roll back if the push has not happened yet */
+  signal?: AbortSignal
 }
 
 export interface SubmitResult {
@@ -66,7 +79,9 @@ function isTxStartTimeout (err: unknown): boolean {
   return e?.code === 'P2028' || /Unable to start a transaction/i.test(e?.message ?? '')
 }
 
-/** The rules of a job, shared by every transport (REST now, gRPC later). */
+const CANCELLED_ERROR = 'cancelled'
+
+/** The rules of a job, shared by every transport (REST and gRPC). */
 export class JobService {
   readonly #d: JobServiceDeps
   /** submits in flight per Idempotency-Key: a burst of repeats waits for the first instead of racing it in the database */
@@ -96,13 +111,15 @@ export class JobService {
   /**
    * Insert row → push to queue → initialise status → commit, in one interactive transaction.
    * A failed push rolls the row back; a failed commit after the push removes the queue entry and key.
+   * A caller that gives up (`signal`, e.g. a passed deadline) before the push rolls back the same way.
    */
   async submit (body: GenerateBody, opts: SubmitOptions = {}): Promise<SubmitResult> {
     this.#checkRunnable(body)
+    opts.signal?.throwIfAborted()
     const key = opts.idempotencyKey
-    if (!key) return this.#submit(body)
+    if (!key) return this.#submit(body, undefined, opts.signal)
     const before = this.#keyed.get(key) ?? Promise.resolve()
-    const mine = before.catch(() => {}).then(() => this.#submit(body, { key, requestHash: requestHash(body) }))
+    const mine = before.catch(() => {}).then(() => this.#submit(body, { key, requestHash: requestHash(body) }, opts.signal))
     this.#keyed.set(key, mine)
     try {
       return await mine
@@ -111,7 +128,7 @@ export class JobService {
     }
   }
 
-  async #submit (body: GenerateBody, idempotency?: { key: string, requestHash: string }): Promise<SubmitResult> {
+  async #submit (body: GenerateBody, idempotency?: { key: string, requestHash: string }, signal?: AbortSignal): Promise<SubmitResult> {
     if (idempotency) {
       const earlier = await this.#replay(idempotency)
       if (earlier) return earlier
@@ -138,6 +155,7 @@ export class JobService {
       await this.#d.prisma.$transaction(async tx => {
         await this.#d.store.insert(tx, job, createdAt, idempotency)
         log.info({ step: 'db_insert' }, 'job written to database (uncommitted)')
+        signal?.throwIfAborted()
         await this.#d.queue.push(job, createdAt)
         pushed = true
         log.info({ step: 'queue_push' }, 'job pushed to Redis queue')
@@ -159,6 +177,10 @@ export class JobService {
         // a concurrent submit with the same key committed first
         const earlier = await this.#replay(idempotency)
         if (earlier) return earlier
+      }
+      if (signal?.aborted && err === signal.reason) {
+        log.info({ step: 'abandoned' }, 'the caller gave up before the push; database rolled back')
+        throw err
       }
       if (!(await this.#d.databaseReachable())) {
         log.error({ step: 'db_unavailable', err: (err as Error).message }, 'database unreachable; job not created')
@@ -222,4 +244,56 @@ export class JobService {
     const more = page.jobs.length === limit
     return { total: page.total, limit, offset: query.offset, jobs, next_before: more ? jobs[jobs.length - 1].id : null }
   }
+
+  /**
+   * Stops a job for good. Queued: taken off the queue so it never runs. Processing: its worker is told
+   * to stop. Either way the database says cancelled first, so a worker that starts or finishes it
+   * afterwards is refused by the ingestor. A job that already ended is JOB_NOT_CANCELLABLE.
+   */
+  async cancel (jobId: string): Promise<{ job_id: string, previous_status: JobStatus }> {
+    const row = isJobId(jobId) ? await this.#d.store.find(jobId) : null
+    if (!row) throw new AppError('JOB_NOT_FOUND', { extra: { job_id: jobId } })
+    if (isTerminal(row.status)) throw notCancellable(row.status)
+    const log = this.#d.logger.child({ job_id: jobId })
+    // Also for a processing job: a stalled one may be back on the queue. And it proves Redis is there
+    // before anything changes, so an outage is a clean QUEUE_UNAVAILABLE.
+    let withdrawn: boolean
+    try {
+      withdrawn = await this.#d.queue.withdraw(jobId)
+    } catch (err) {
+      log.error({ step: 'cancel_withdraw_failed', err: (err as Error).message }, 'cancel: Redis unreachable; nothing changed')
+      throw new AppError('QUEUE_UNAVAILABLE', { details: (err as Error).message, cause: err })
+    }
+    const at = new Date()
+    if (!await this.#d.store.end(jobId, 'cancelled', at, CANCELLED_ERROR)) {
+      const now = await this.#d.store.find(jobId)
+      throw notCancellable(now?.status ?? 'unknown')
+    }
+    log.info({ step: 'cancel', previous_status: row.status, withdrawn }, 'job cancelled in the database')
+    try {
+      await this.#d.cache.apply(jobId, { job_id: jobId, status: 'cancelled', error: CANCELLED_ERROR, node: '', finished_at: at.toISOString() }, 'force')
+      await this.#d.events.append(jobId, { type: 'cancelled', status: 'cancelled', error: CANCELLED_ERROR, at: at.toISOString() })
+    } catch (err) {
+      // The database is the truth and says cancelled; the cached status catches up only when it expires.
+      log.error({ step: 'cancel_cache_failed', err: (err as Error).message }, 'cancel: status cache and event log not updated')
+    }
+    if (!withdrawn) {
+      // a worker holds it; what it sends about the job from now on is refused by the ingestor
+      const answers = await this.#d.workers.cancel(jobId, row.workerId, 'cancelled by request')
+      log.info({ step: 'cancel_worker', answers }, 'asked the worker to stop the job')
+    }
+    return { job_id: jobId, previous_status: row.status }
+  }
+
+  /** Jobs newest first; `limit` 1..100 (default 50), `total` counts every job. */
+  async list (page: { limit?: number, offset?: number }): Promise<JobPage> {
+    const limit = Math.min(Math.max(Math.trunc(page.limit || HISTORY_DEFAULT_LIMIT), 1), HISTORY_MAX_LIMIT)
+    const offset = Math.max(Math.trunc(page.offset ?? 0), 0)
+    const { total, jobs } = (await this.#d.store.list({ limit, offset }))!
+    return { total, limit, offset, jobs: jobs.map(summaryFromRow) }
+  }
+}
+
+function notCancellable (status: string): AppError {
+  return new AppError('JOB_NOT_CANCELLABLE', { extra: { error: `Cannot cancel job with status: ${status}`, job_status: status } })
 }

@@ -1,28 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
-import { ERRORS, FIELD_RULES } from '@comfy-jobs/contracts'
+import { ERRORS } from '@comfy-jobs/contracts'
 import { AppError } from '../app-error.ts'
-
-interface ValidationIssue {
-  instancePath: string
-  keyword: string
-  message?: string
-  params: Record<string, unknown>
-}
-
-function fieldOf (issue: ValidationIssue): string {
-  const path = issue.instancePath.replace(/^\//, '').replace(/\//g, '.')
-  const missing = issue.params.missingProperty ?? issue.params.additionalProperty
-  return [path, missing].filter(Boolean).join('.') || '(body)'
-}
-
-function describe (issue: ValidationIssue, context: string): { field: string, message: string } {
-  const field = fieldOf(issue)
-  if (issue.keyword === 'additionalProperties') return { field, message: `unknown field ${JSON.stringify(field)} in ${context}` }
-  if (issue.keyword === 'required') return { field, message: `${field} is required${FIELD_RULES[field] ? `: ${FIELD_RULES[field]}` : ''}` }
-  const rule = FIELD_RULES[field]
-  return { field, message: rule ? `${field} must be ${rule}` : `${field} ${issue.message ?? 'is invalid'}` }
-}
+import { invalidRequest, type ValidationIssue } from '../validation-errors.ts'
 
 const CLIENT_ERRORS: Record<string, keyof typeof ERRORS> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
@@ -38,12 +18,8 @@ export default fp(async (app) => {
       return reply.code(err.statusCode).headers(err.headers).send(err.body())
     }
     if (err.validation) {
-      const issues = (err.validation as ValidationIssue[]).map(i => describe(i, err.validationContext ?? 'request'))
-      return reply.code(400).send({
-        error: `Invalid request: ${[...new Set(issues.map(i => i.message))].join('; ')}`,
-        code: 'VALIDATION',
-        details: issues
-      })
+      const e = invalidRequest(err.validation as ValidationIssue[], err.validationContext ?? 'request')
+      return reply.code(e.statusCode).send(e.body())
     }
     const mapped = err.code ? CLIENT_ERRORS[err.code] : undefined
     if (mapped) {

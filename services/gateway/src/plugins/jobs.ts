@@ -15,6 +15,8 @@ export default fp(async (app) => {
     store: app.jobStore,
     queue: app.jobQueue,
     cache: app.statusCache,
+    events: app.jobEvents,
+    workers: app.workers,
     runnable: () => app.workers.runnable(),
     databaseReachable: () => withDeadline(app.mysql.query('SELECT 1'), 500, 'database probe').then(() => true, () => false),
     logger: app.log.child({ component: 'jobs' }),
