@@ -99,7 +99,7 @@ t.test('end to end on the built-in engine', async t => {
     const { ServiceProcess } = await import('./helpers/service-process.ts')
     const { freePort } = await import('./helpers/ports.ts')
     const port = await freePort()
-    const second = new ServiceProcess('gateway', sys.gatewayEnv({ PORT: String(port) }))
+    const second = new ServiceProcess('gateway', sys.gatewayEnv({ PORT: String(port), GATEWAY_GRPC_PORT: '0' }))
     t.teardown(() => second.kill('SIGKILL'))
     await second.waitForLog(l => l.msg === 'gateway ready')
     let health: any

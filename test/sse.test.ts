@@ -19,7 +19,7 @@ t.test('live job events over SSE', async t => {
   })
   // a second gateway on the same database and queue that ingests nothing (its worker address is dead)
   const watcherPort = await freePort()
-  const watcher = new ServiceProcess('gateway', sys.gatewayEnv({ PORT: String(watcherPort), WORKER_ADDRESSES: `127.0.0.1:${await freePort()}` }))
+  const watcher = new ServiceProcess('gateway', sys.gatewayEnv({ PORT: String(watcherPort), GATEWAY_GRPC_PORT: '0', WORKER_ADDRESSES: `127.0.0.1:${await freePort()}` }))
   t.teardown(() => watcher.kill('SIGKILL'))
   await Promise.all([watcher.waitForLog(l => l.msg === 'gateway ready', 30_000), sys.waitForWorkersConnected()])
   const watcherUrl = `http://127.0.0.1:${watcherPort}`
