@@ -1,20 +1,8 @@
 import { Type, type Static } from 'typebox'
-import { JobStatusName } from './schemas.ts'
+import { HistoryJob } from './web-schemas.ts'
 
-/** One job in a history page: the original's fields. */
-export const JobSummary = Type.Object({
-  id: Type.String(),
-  prompt: Type.String(),
-  workflow: Type.String(),
-  model: Type.String(),
-  aspect_ratio: Type.String(),
-  batch_size: Type.Integer(),
-  seed: Type.Integer(),
-  status: JobStatusName,
-  created_at: Type.String(),
-  updated_at: Type.String(),
-  output_path: Type.Union([Type.String(), Type.Null()])
-})
+/** One job in a page of jobs: the REST history entry, which has the original's field names. */
+export const JobSummary = HistoryJob
 export type JobSummary = Static<typeof JobSummary>
 
 /** A page of jobs, newest first; `total` counts every job, not just the page. */

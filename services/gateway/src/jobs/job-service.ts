@@ -11,7 +11,7 @@ import type { JobStore } from './job-store.ts'
 import { QueuePushError, type JobQueue } from './job-queue.ts'
 import type { StatusCache } from './status-cache.ts'
 import type { JobEventLog } from './job-event-log.ts'
-import { statusFromCache, statusFromRow, summaryFromRow } from './status-view.ts'
+import { statusFromCache, statusFromRow } from './status-view.ts'
 import { historyItemView, jobRecordView } from './record-views.ts'
 import type { GatewayMetrics } from '../metrics/gateway-metrics.ts'
 import { withDeadline } from '../deadline.ts'
@@ -290,7 +290,7 @@ export class JobService {
     const limit = Math.min(Math.max(Math.trunc(page.limit || HISTORY_DEFAULT_LIMIT), 1), HISTORY_MAX_LIMIT)
     const offset = Math.max(Math.trunc(page.offset ?? 0), 0)
     const { total, jobs } = (await this.#d.store.list({ limit, offset }))!
-    return { total, limit, offset, jobs: jobs.map(summaryFromRow) }
+    return { total, limit, offset, jobs: jobs.map(historyItemView) }
   }
 }
 

@@ -1,4 +1,4 @@
-import { outputUrl, type JobParams, type JobStatus, type JobSummary, type StatusResponse } from '@comfy-jobs/contracts'
+import { outputUrl, type JobParams, type JobStatus, type StatusResponse } from '@comfy-jobs/contracts'
 import type { JobWithOutputs } from './job-store.ts'
 
 type Outputs = NonNullable<StatusResponse['outputs']>
@@ -73,22 +73,4 @@ export function statusFromRow (job: JobWithOutputs): StatusResponse {
   if (job.totalSteps !== null) view.total_steps = job.totalSteps
   if (outputs.length > 0) view.outputs = outputs
   return view
-}
-
-/** A history entry from the database row (with at least its first output, if any). */
-export function summaryFromRow (job: JobWithOutputs): JobSummary {
-  const params = job.params as unknown as JobParams
-  return {
-    id: job.id,
-    prompt: job.prompt,
-    workflow: job.workflow,
-    model: job.model,
-    aspect_ratio: params.aspect_ratio,
-    batch_size: params.batch_size,
-    seed: params.seed,
-    status: job.status,
-    created_at: job.createdAt.toISOString(),
-    updated_at: job.updatedAt.toISOString(),
-    output_path: outputsView(job)[0]?.url ?? null
-  }
 }
