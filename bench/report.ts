@@ -60,7 +60,7 @@ export function markdown (r: BenchResults): string {
   const e = r.events
   lines.push('## Event pipeline: 1 worker', '')
   lines.push(`${e.jobs} jobs × ${e.stepsPerJob} steps of 0 ms: **${n0(e.perSecond)} events/s** (${e.events} events). Lag from the worker emitting a progress event to the gateway's wake-up for it (after the status hash and stream are written): p50 ${ms(e.lagP50)} ms, p99 ${ms(e.lagP99)} ms, max ${ms(e.lagMax)} ms.`)
-  lines.push(`The gateway's comfy_jobs_event_ingest_lag_seconds{kind="progress"} (${e.prometheus.count} events, whole run): p50 ≤ ${e.prometheus.p50AtMost * 1000} ms, p99 ≤ ${e.prometheus.p99AtMost * 1000} ms (bucket bounds).`, '')
+  lines.push(`The gateway's comfy_jobs_event_ingest_lag_seconds{kind="progress"} (${e.prometheus.count} events, the gateway process of this phase): p50 ≤ ${e.prometheus.p50AtMost * 1000} ms, p99 ≤ ${e.prometheus.p99AtMost * 1000} ms (bucket bounds).`, '')
 
   const d = r.endToEnd
   lines.push('## End to end', '')

@@ -44,6 +44,18 @@ async function clearJobs (sys: TestSystem): Promise<void> {
   redis.disconnect()
 }
 
+/**
+ * A fresh worker with `workerEnv`, then a fresh gateway: a gateway whose worker was down for long
+ * has backed off its reconnects (grpc-js's own channel backoff), so it would not see the new one soon.
+ */
+async function restart (sys: TestSystem, workerEnv: Record<string, string> = {}): Promise<void> {
+  await sys.gateway!.kill('SIGTERM')
+  await sys.workers[0].kill('SIGKILL')
+  await sys.startWorker(0, workerEnv)
+  await sys.startGateway()
+  await sys.waitForWorkersConnected()
+}
+
 const cleanups: Array<() => unknown> = []
 say(`starting gateway + 1 worker (LOG_LEVEL=${LOG_LEVEL} for both, so logging is not what is measured); ${plan.rounds} interleaved rounds of ${plan.roundMs} ms per scenario`)
 const sys = await TestSystem.start({ teardown: fn => cleanups.push(fn) }, {
@@ -67,13 +79,10 @@ try {
 
   await clearJobs(sys)
   say('event pipeline: 1 worker, 40 jobs × 50 steps of 0 ms')
-  await sys.startWorker(0, { BUILTIN_STEPS: '50' })
-  await sys.waitForWorkersConnected()
+  await restart(sys, { BUILTIN_STEPS: '50' })
   const events = await benchEvents(sys, 40, 50)
 
-  await sys.workers[0].kill('SIGKILL')
-  await sys.startWorker(0)
-  await sys.waitForWorkersConnected()
+  await restart(sys)
   say(`end to end: ${e2eJobs} jobs`)
   const endToEnd = await benchEndToEnd(sys, e2eJobs)
 
