@@ -26,7 +26,8 @@ const cleanups: Array<() => unknown> = []
 const sys = await TestSystem.start({ teardown: fn => cleanups.push(fn) }, {
   name: 'bench_soak',
   logLevel: 'warn',
-  workerEnv: { BUILTIN_STEPS: '4', BUILTIN_STEP_MS: '0' },
+  // one job at a time the built-in engine (it writes a real PNG) does not keep up with 20/s here
+  workerEnv: { BUILTIN_STEPS: '4', BUILTIN_STEP_MS: '0', WORKER_CONCURRENCY: '4' },
   gatewayEnv: { SUBMIT_RATE_LIMIT_PER_MINUTE: '0', PROGRESS_DB_INTERVAL_MS: '1000' }
 })
 const http = new HttpClient(sys.baseUrl, 8)
