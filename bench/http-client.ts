@@ -13,10 +13,7 @@ export class HttpClient {
   }
 
   async getText (path: string): Promise<string> {
-    const res = await this.#pool.request({ path, method: 'GET' })
-    const text = await res.body.text()
-    if (res.statusCode >= 300) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
-    return text
+    return this.#text(await this.#pool.request({ path, method: 'GET' }))
   }
 
   async post (path: string, body: unknown): Promise<any> {
@@ -24,9 +21,13 @@ export class HttpClient {
   }
 
   async #answer (res: Awaited<ReturnType<Pool['request']>>): Promise<any> {
+    return JSON.parse(await this.#text(res))
+  }
+
+  async #text (res: Awaited<ReturnType<Pool['request']>>): Promise<string> {
     const text = await res.body.text()
     if (res.statusCode >= 300) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
-    return JSON.parse(text)
+    return text
   }
 
   close (): Promise<void> {
