@@ -42,6 +42,8 @@ export function markdown (r: BenchResults): string {
     lines.push(row(`system, ${s.concurrency} conn`, s.system, s.floor))
     lines.push(row(`floor, ${s.concurrency} conn`, s.floor))
   }
+  lines.push('', `Gateway CPU per accepted submit (from /proc, warm-up included): ${r.submit.map(s => `${ms(s.gatewayCpuMsPerSubmit)} ms at ${s.concurrency} conn`).join(', ')}; ` +
+    `one core's worth of gateway CPU therefore caps submit at about ${r.submit.map(s => n0(1000 / s.gatewayCpuMsPerSubmit)).join(' / ')} per second, before MariaDB, Redis and the load generator take their share of the ${r.machine.cpus} cores.`)
   const at64 = r.submit.find(s => s.concurrency === 64)
   const o = r.transactionOverhead
   lines.push('')

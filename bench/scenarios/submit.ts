@@ -4,11 +4,14 @@ import type { TestSystem } from '../../test/helpers/system.ts'
 import { HttpClient } from '../http-client.ts'
 import { interleave, type VariantSummary } from '../load.ts'
 import { SubmitFloor } from '../submit-floor.ts'
+import { cpuMs } from '../process-cpu.ts'
 
 export interface SubmitResult {
   concurrency: number
   system: VariantSummary
   floor: VariantSummary
+  /** the gateway process's CPU time per accepted submit over this concurrency's rounds */
+  gatewayCpuMsPerSubmit: number
 }
 
 export interface RoundPlan { rounds: number, roundMs: number }
@@ -21,12 +24,16 @@ export async function benchSubmit (sys: TestSystem, plan: RoundPlan, concurrenci
   try {
     for (const concurrency of concurrencies) {
       const http = new HttpClient(sys.baseUrl, concurrency)
+      const gatewayPid = sys.gateway!.child.pid!
+      let accepted = 0
       try {
+        const cpuBefore = cpuMs(gatewayPid)
         const r = await interleave({ concurrency, ...plan }, [
-          { name: 'system', op: async i => { await http.post('/api/generate', { prompt: `bench ${i}`, seed: 1 }) } },
+          { name: 'system', op: async i => { await http.post('/api/generate', { prompt: `bench ${i}`, seed: 1 }); accepted++ } },
           { name: 'floor', op: () => floor.submit() }
         ])
-        results.push({ concurrency, system: r.get('system')!, floor: r.get('floor')! })
+        const gatewayCpuMsPerSubmit = (cpuMs(gatewayPid) - cpuBefore) / accepted
+        results.push({ concurrency, system: r.get('system')!, floor: r.get('floor')!, gatewayCpuMsPerSubmit })
       } finally {
         await http.close()
       }
