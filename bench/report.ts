@@ -6,7 +6,7 @@ import type { EndToEndResult } from './scenarios/end-to-end.ts'
 
 export interface BenchResults {
   at: string
-  machine: { cpus: number, cpuModel: string, node: string }
+  machine: { cpus: number, cpuModel: string, node: string, loadAverageBefore: number, loadAverageAfter: number }
   plan: { rounds: number, roundMs: number, logLevel: string, floorPoolSize: number, gatewayDbPoolSize: number }
   submit: SubmitResult[]
   transactionOverhead: { transactional: number, plain: number, added: number }
@@ -33,6 +33,7 @@ export function markdown (r: BenchResults): string {
   lines.push(`Run ${r.at} on ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}. Command: \`npm run bench\`.`)
   lines.push(`Each figure is the median of ${p.rounds} interleaved rounds of ${p.roundMs} ms (system and floor alternate, after an untimed warm-up).`)
   lines.push(`Services log at LOG_LEVEL=${p.logLevel}, so logging is not what is measured; the built-in engine runs 0 ms steps; the load generator, MariaDB and Redis share the same cores.`)
+  lines.push(`1-minute load average ${r.machine.loadAverageBefore.toFixed(1)} before and ${r.machine.loadAverageAfter.toFixed(1)} after the run (other work on the machine shows here; absolute figures move with it, the same-run ratios much less).`)
   lines.push(`Gateway DB_POOL_SIZE=${p.gatewayDbPoolSize}; the floor's mysql2 pool has ${p.floorPoolSize} connections.`, '')
 
   lines.push('## Submit: POST /api/generate vs bare mysql2 BEGIN; INSERT; BullMQ add + HSET/EXPIRE; COMMIT', '')

@@ -1,7 +1,7 @@
 // The benchmark: the real system (gateway + 1 worker, built-in engine) against floors measured in
 // the same run. Writes bench/results/latest.json and latest.md.
 //   npm run bench    (env: BENCH_ROUNDS=3, BENCH_ROUND_MS=2500, BENCH_E2E_JOBS=500)
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { Queue } from 'bullmq'
@@ -57,6 +57,7 @@ async function restart (sys: TestSystem, workerEnv: Record<string, string> = {})
 }
 
 const cleanups: Array<() => unknown> = []
+const loadAverageBefore = loadavg()[0]
 say(`starting gateway + 1 worker (LOG_LEVEL=${LOG_LEVEL} for both, so logging is not what is measured); ${plan.rounds} interleaved rounds of ${plan.roundMs} ms per scenario`)
 const sys = await TestSystem.start({ teardown: fn => cleanups.push(fn) }, {
   name: 'bench',
@@ -88,7 +89,7 @@ try {
 
   const results: BenchResults = {
     at: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageBefore, loadAverageAfter: loadavg()[0] },
     plan: { ...plan, logLevel: LOG_LEVEL, floorPoolSize: DB_POOL_SIZE, gatewayDbPoolSize: DB_POOL_SIZE },
     submit,
     transactionOverhead,
