@@ -2,11 +2,31 @@ import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect } from 'node:net'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { freePort } from './ports.ts'
 import { ServiceProcess } from './service-process.ts'
 import { createTestDatabase, type TestDatabase } from './database.ts'
+
+function tcpAccepts (port: number): Promise<boolean> {
+  return new Promise(resolve => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+async function probeUntilReady (service: ServiceProcess, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let exited = false
+  void service.exited.then(() => { exited = true })
+  while (!await probe()) {
+    if (exited) throw new Error(`${service.name} exited before it was ready; last lines:\n${service.raw.slice(-15).join('\n')}`)
+    if (Date.now() > deadline) throw new Error(`${service.name} not ready within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
 
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -19,6 +39,11 @@ export interface SystemOptions {
   gateway?: boolean
   workerEnv?: Record<string, string>
   gatewayEnv?: Record<string, string>
+  /**
+   * Services log at this level (default info). Above info the ready lines are not written, so
+   * readiness is probed instead: the worker's gRPC port accepts, the gateway answers /api/health.
+   */
+  logLevel?: string
 }
 
 /**
@@ -39,6 +64,7 @@ export class TestSystem {
   gatewayGrpcPort = 0
   #extraGatewayEnv: Record<string, string>
   #workerEnv: Record<string, string>
+  #logLevel: string
 
   constructor (opts: SystemOptions) {
     this.name = opts.name
@@ -46,6 +72,7 @@ export class TestSystem {
     this.redisUrl = opts.redisUrl ?? SHARED_REDIS_URL
     this.#extraGatewayEnv = opts.gatewayEnv ?? {}
     this.#workerEnv = opts.workerEnv ?? {}
+    this.#logLevel = opts.logLevel ?? 'info'
   }
 
   static async start (t: Teardown, opts: SystemOptions): Promise<TestSystem> {
@@ -76,11 +103,13 @@ export class TestSystem {
       WORKER_ID: `${this.name}-w${i}`,
       BUILTIN_STEPS: '4',
       BUILTIN_STEP_MS: '30',
+      LOG_LEVEL: this.#logLevel,
       ...this.#workerEnv,
       ...env
     })
     this.workers[i] = worker
-    await worker.waitForLog(l => l.msg === 'worker ready')
+    if (this.#logsReady) await worker.waitForLog(l => l.msg === 'worker ready')
+    else await probeUntilReady(worker, () => tcpAccepts(this.workerPorts[i]), 20_000)
     return worker
   }
 
@@ -94,6 +123,7 @@ export class TestSystem {
       WORKER_ADDRESSES: this.workerPorts.map(p => `127.0.0.1:${p}`).join(',') || '127.0.0.1:1',
       OUTPUT_DIR: this.outputDir,
       PROGRESS_DB_INTERVAL_MS: '0',
+      LOG_LEVEL: this.#logLevel,
       ...this.#extraGatewayEnv,
       ...env
     }
@@ -104,8 +134,13 @@ export class TestSystem {
     if (!this.gatewayGrpcPort) this.gatewayGrpcPort = await freePort()
     const gateway = new ServiceProcess('gateway', this.gatewayEnv(env))
     this.gateway = gateway
-    await gateway.waitForLog(l => l.msg === 'gateway ready', 30_000)
+    if (this.#logsReady) await gateway.waitForLog(l => l.msg === 'gateway ready', 30_000)
+    else await probeUntilReady(gateway, () => fetch(`${this.baseUrl}/api/health`).then(() => true, () => false), 30_000)
     return gateway
+  }
+
+  get #logsReady (): boolean {
+    return ['info', 'debug', 'trace'].includes(this.#logLevel)
   }
 
   /** Resolves when every configured worker's event stream is open on the gateway. */

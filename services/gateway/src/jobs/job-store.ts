@@ -25,7 +25,9 @@ export class JobStore {
   }
 
   async insert (tx: Tx, job: QueuedJob, createdAt: Date, idempotency?: { key: string, requestHash: string }): Promise<void> {
-    await tx.job.create({
+    // createMany of one row is a bare INSERT; on MySQL `create` adds a SELECT to read the row back.
+    // A duplicate id or idempotency key still fails with P2002.
+    await tx.job.createMany({
       data: {
         id: job.job_id,
         idempotencyKey: idempotency?.key,
@@ -36,8 +38,7 @@ export class JobStore {
         params: job.params as unknown as Prisma.InputJsonValue,
         createdAt,
         updatedAt: createdAt
-      },
-      select: { id: true }
+      }
     })
   }
 

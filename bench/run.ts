@@ -1,0 +1,108 @@
+// The benchmark: the real system (gateway + 1 worker, built-in engine) against floors measured in
+// the same run. Writes bench/results/latest.json and latest.md.
+//   npm run bench    (env: BENCH_ROUNDS=3, BENCH_ROUND_MS=2500, BENCH_E2E_JOBS=500)
+import { cpus, loadavg } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { Queue } from 'bullmq'
+import { Redis } from 'ioredis'
+import { statusKey, eventsStreamKey } from '@comfy-jobs/contracts'
+import { TestSystem } from '../test/helpers/system.ts'
+import { benchSubmit, benchTransactionOverhead } from './scenarios/submit.ts'
+import { benchStatus } from './scenarios/status.ts'
+import { benchEvents } from './scenarios/events.ts'
+import { benchEndToEnd } from './scenarios/end-to-end.ts'
+import { markdown, type BenchResults } from './report.ts'
+
+function positiveInt (name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`)
+  return n
+}
+
+const plan = { rounds: positiveInt('BENCH_ROUNDS', 3), roundMs: positiveInt('BENCH_ROUND_MS', 2500) }
+const e2eJobs = positiveInt('BENCH_E2E_JOBS', 500)
+const LOG_LEVEL = 'warn'
+const DB_POOL_SIZE = 16
+const RESULTS = fileURLToPath(new URL('results/', import.meta.url))
+
+const say = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`)
+
+/** Drops every job of the submit/status phases (rows first, so the sweeper never requeues one), then the queue. */
+async function clearJobs (sys: TestSystem): Promise<void> {
+  const [rows] = await sys.db.pool.query('SELECT id FROM jobs') as any
+  await sys.db.pool.query('DELETE FROM outputs')
+  await sys.db.pool.query('DELETE FROM jobs')
+  const redis = new Redis(sys.redisUrl)
+  const ids: string[] = rows.map((r: { id: string }) => r.id)
+  for (let i = 0; i < ids.length; i += 1000) await redis.del(...ids.slice(i, i + 1000).flatMap(id => [statusKey(id), eventsStreamKey(id)]))
+  const queue = new Queue(sys.queueName, { connection: redis })
+  await queue.obliterate({ force: true })
+  await queue.close()
+  redis.disconnect()
+}
+
+/**
+ * A fresh worker with `workerEnv`, then a fresh gateway: a gateway whose worker was down for long
+ * has backed off its reconnects (grpc-js's own channel backoff), so it would not see the new one soon.
+ */
+async function restart (sys: TestSystem, workerEnv: Record<string, string> = {}): Promise<void> {
+  await sys.gateway!.kill('SIGTERM')
+  await sys.workers[0].kill('SIGKILL')
+  await sys.startWorker(0, workerEnv)
+  await sys.startGateway()
+  await sys.waitForWorkersConnected()
+}
+
+const cleanups: Array<() => unknown> = []
+const loadAverageBefore = loadavg()[0]
+say(`starting gateway + 1 worker (LOG_LEVEL=${LOG_LEVEL} for both, so logging is not what is measured); ${plan.rounds} interleaved rounds of ${plan.roundMs} ms per scenario`)
+const sys = await TestSystem.start({ teardown: fn => cleanups.push(fn) }, {
+  name: 'bench',
+  logLevel: LOG_LEVEL,
+  workerEnv: { BUILTIN_STEPS: '2', BUILTIN_STEP_MS: '0' },
+  gatewayEnv: { SUBMIT_RATE_LIMIT_PER_MINUTE: '0', DB_POOL_SIZE: String(DB_POOL_SIZE), PROGRESS_DB_INTERVAL_MS: '1000' }
+})
+try {
+  // nothing consumes the queue while submit and status are measured: the worker would take CPU from them
+  await sys.workers[0].kill('SIGKILL')
+
+  say('submit at 1, 16, 64 connections vs the mysql2 + BullMQ floor')
+  const submit = await benchSubmit(sys, plan, [1, 16, 64], DB_POOL_SIZE)
+  say('seed metric: transactional vs plain submit steps')
+  const transactionOverhead = await benchTransactionOverhead(sys, 200)
+
+  say('status: Redis path, database path, HTTP floor, bare HGETALL, bare SELECT')
+  const [rows] = await sys.db.pool.query('SELECT id FROM jobs ORDER BY created_at DESC LIMIT 2000') as any
+  const status = await benchStatus(sys, plan, 16, rows.map((r: { id: string }) => r.id))
+
+  await clearJobs(sys)
+  say('event pipeline: 1 worker, 40 jobs × 50 steps of 0 ms')
+  await restart(sys, { BUILTIN_STEPS: '50' })
+  const events = await benchEvents(sys, 40, 50)
+
+  await restart(sys)
+  say(`end to end: ${e2eJobs} jobs`)
+  const endToEnd = await benchEndToEnd(sys, e2eJobs)
+
+  const results: BenchResults = {
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageBefore, loadAverageAfter: loadavg()[0] },
+    plan: { ...plan, logLevel: LOG_LEVEL, floorPoolSize: DB_POOL_SIZE, gatewayDbPoolSize: DB_POOL_SIZE },
+    submit,
+    transactionOverhead,
+    status,
+    events,
+    endToEnd
+  }
+  const md = markdown(results)
+  await mkdir(RESULTS, { recursive: true })
+  await writeFile(`${RESULTS}latest.json`, JSON.stringify(results, null, 2))
+  await writeFile(`${RESULTS}latest.md`, md)
+  console.log('\n' + md)
+  say('wrote bench/results/latest.json and bench/results/latest.md')
+} finally {
+  for (const fn of cleanups.reverse()) await fn()
+}
