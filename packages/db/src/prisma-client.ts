@@ -1,3 +1,4 @@
+import { createPool } from 'mariadb'
 import { PrismaMariaDb } from '@prisma/adapter-mariadb'
 import { PrismaClient } from './generated/prisma/client.ts'
 import type { DatabaseLocation } from './database-url.ts'
@@ -9,11 +10,13 @@ export interface PrismaClientOptions {
   acquireTimeoutMs?: number
   /** ms to establish a TCP connection */
   connectTimeoutMs?: number
+  /** told when the pool fails to open a connection (the database is away); it retries by itself */
+  onPoolError?: (err: Error) => void
 }
 
 /** A Prisma Client over the MariaDB driver adapter; the caller owns it and must `$disconnect()`. */
 export function createPrismaClient (loc: DatabaseLocation, opts: PrismaClientOptions = {}): PrismaClient {
-  const adapter = new PrismaMariaDb({
+  const pool = createPool({
     host: loc.host,
     port: loc.port,
     user: loc.user,
@@ -25,7 +28,10 @@ export function createPrismaClient (loc: DatabaseLocation, opts: PrismaClientOpt
     // Job rows are written in UTC; DATETIME(3) has no zone.
     timezone: 'Z'
   })
-  return new PrismaClient({ adapter })
+  // The pool reports a failed connection attempt as an 'error' event; unheard, that event would take
+  // the whole process down while the database is merely away.
+  ;(pool as unknown as NodeJS.EventEmitter).on('error', (err: Error) => opts.onPoolError?.(err))
+  return new PrismaClient({ adapter: new PrismaMariaDb(pool, { disposeExternalPool: true }) })
 }
 
 export type { PrismaClient }

@@ -9,7 +9,17 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   const { database, dbPoolSize } = app.config
-  const prisma = createPrismaClient(database, { poolSize: dbPoolSize })
+  const log = app.log.child({ component: 'prisma' })
+  let lastLogged = 0
+  const prisma = createPrismaClient(database, {
+    poolSize: dbPoolSize,
+    onPoolError: err => {
+      if (Date.now() - lastLogged > 5000) {
+        lastLogged = Date.now()
+        log.warn({ err: err.message }, 'database connection failed; the pool keeps retrying')
+      }
+    }
+  })
   await prisma.$queryRaw`SELECT 1`.catch((err: Error) => app.log.warn({ err: err.message }, 'database probe failed at start; Prisma will reconnect on use'))
   app.decorate('prisma', prisma)
   app.addHook('onClose', async () => { await prisma.$disconnect() })
