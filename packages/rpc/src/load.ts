@@ -1,5 +1,4 @@
 import { fileURLToPath } from 'node:url'
-import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url))
@@ -12,11 +11,6 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   defaults: true,
   oneofs: true,
   includeDirs: [PROTO_ROOT]
-}
-
-export function loadPackage (protoFile: string): grpc.GrpcObject {
-  const definition = protoLoader.loadSync(protoFile, LOADER_OPTIONS)
-  return grpc.loadPackageDefinition(definition)
 }
 
 export function loadDefinition (protoFile: string): protoLoader.PackageDefinition {

@@ -99,9 +99,6 @@ export class JobStore {
     return (await this.#prisma.job.findUnique({ where: { id }, select: { workflow: true } }))?.workflow ?? null
   }
 
-  async exists (id: string): Promise<boolean> {
-    return (await this.#prisma.job.count({ where: { id } })) > 0
-  }
 
   /** queued|processing → processing. Returns whether the row is live (false: terminal or missing). */
   async markStarted (id: string, at: Date, attempt: number, workerId: string, totalSteps: number | null): Promise<boolean> {
