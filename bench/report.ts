@@ -6,13 +6,15 @@ import type { EndToEndResult } from './scenarios/end-to-end.ts'
 
 export interface BenchResults {
   at: string
+  /** how the run was started, e.g. `BENCH_ONLY=status npm run bench` */
+  command: string
   machine: { cpus: number, cpuModel: string, node: string, loadAverageBefore: number, loadAverageAfter: number }
   plan: { rounds: number, roundMs: number, logLevel: string, floorPoolSize: number, gatewayDbPoolSize: number }
-  submit: SubmitResult[]
-  transactionOverhead: { transactional: number, plain: number, added: number }
-  status: StatusResult
-  events: EventsResult
-  endToEnd: EndToEndResult
+  submit?: SubmitResult[]
+  transactionOverhead?: { transactional: number, plain: number, added: number }
+  status?: StatusResult
+  events?: EventsResult
+  endToEnd?: EndToEndResult
 }
 
 const n0 = (x: number) => Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–'
@@ -25,33 +27,23 @@ function row (label: string, v: VariantSummary, floor?: VariantSummary): string 
   return `| ${label} | ${n0(v.perSecond)} | ${ms(v.p50)} | ${ms(v.p99)} | ${v.errors} | ${vs} |`
 }
 
-/** The Markdown table of a run, with the issue's targets marked met or not. */
-export function markdown (r: BenchResults): string {
-  const lines: string[] = []
-  const p = r.plan
-  lines.push('# Benchmark results', '')
-  lines.push(`Run ${r.at} on ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}. Command: \`npm run bench\`.`)
-  lines.push(`Each figure is the median of ${p.rounds} interleaved rounds of ${p.roundMs} ms (system and floor alternate, after an untimed warm-up).`)
-  lines.push(`Services log at LOG_LEVEL=${p.logLevel}, so logging is not what is measured; the built-in engine runs 0 ms steps; the load generator, MariaDB and Redis share the same cores.`)
-  lines.push(`1-minute load average ${r.machine.loadAverageBefore.toFixed(1)} before and ${r.machine.loadAverageAfter.toFixed(1)} after the run (other work on the machine shows here; absolute figures move with it, the same-run ratios much less).`)
-  lines.push(`Gateway DB_POOL_SIZE=${p.gatewayDbPoolSize}; the floor's mysql2 pool has ${p.floorPoolSize} connections.`, '')
-
-  lines.push('## Submit: POST /api/generate vs bare mysql2 BEGIN; INSERT; BullMQ add + HSET/EXPIRE; COMMIT', '')
+function submitSection (submit: SubmitResult[], o: BenchResults['transactionOverhead'], cpus: number): string[] {
+  const lines = ['## Submit: POST /api/generate vs bare mysql2 BEGIN; INSERT; BullMQ add + HSET/EXPIRE; COMMIT', '']
   lines.push('No worker consumes the queue during this phase, so only the submit path uses the CPU.', '')
   lines.push('| scenario | ops/s | p50 ms | p99 ms | errors | ×floor ops/s | ×floor p99 |', '|---|---:|---:|---:|---:|---:|---:|')
-  for (const s of r.submit) {
+  for (const s of submit) {
     lines.push(row(`system, ${s.concurrency} conn`, s.system, s.floor))
     lines.push(row(`floor, ${s.concurrency} conn`, s.floor))
   }
-  lines.push('', `Gateway CPU per accepted submit (from /proc, warm-up included): ${r.submit.map(s => `${ms(s.gatewayCpuMsPerSubmit)} ms at ${s.concurrency} conn`).join(', ')}; ` +
-    `one core's worth of gateway CPU therefore caps submit at about ${r.submit.map(s => n0(1000 / s.gatewayCpuMsPerSubmit)).join(' / ')} per second, before MariaDB, Redis and the load generator take their share of the ${r.machine.cpus} cores.`)
-  const at64 = r.submit.find(s => s.concurrency === 64)
-  const o = r.transactionOverhead
+  lines.push('', `Gateway CPU per accepted submit (from /proc, warm-up included): ${submit.map(s => `${ms(s.gatewayCpuMsPerSubmit)} ms at ${s.concurrency} conn`).join(', ')}; ` +
+    `one core's worth of gateway CPU therefore caps submit at about ${submit.map(s => n0(1000 / s.gatewayCpuMsPerSubmit)).join(' / ')} per second, before MariaDB, Redis and the load generator take their share of the ${cpus} cores.`)
+  if (o) lines.push('', `Seed metric (gateway submit steps, in-process, mean): transactional ${ms(o.transactional)} ms, plain ${ms(o.plain)} ms, added **${ms(o.added)} ms**.`)
   lines.push('')
-  lines.push(`Seed metric (gateway submit steps, in-process, mean): transactional ${ms(o.transactional)} ms, plain ${ms(o.plain)} ms, added **${ms(o.added)} ms**.`, '')
+  return lines
+}
 
-  const st = r.status
-  lines.push(`## Status: GET /api/status/:id at ${st.concurrency} connections`, '')
+function statusSection (st: StatusResult): string[] {
+  const lines = [`## Status: GET /api/status/:id at ${st.concurrency} connections`, '']
   lines.push('| scenario | ops/s | p50 ms | p99 ms | errors | ×HTTP floor ops/s | ×HTTP floor p99 |', '|---|---:|---:|---:|---:|---:|---:|')
   lines.push(row('Redis path', st.redisPath, st.httpFloor))
   lines.push(row('database path (hash deleted)', st.databasePath, st.httpFloor))
@@ -59,31 +51,60 @@ export function markdown (r: BenchResults): string {
   lines.push(row('bare HGETALL', st.hgetall))
   lines.push(row('bare SELECT by primary key', st.select))
   lines.push('', `Redis path vs bare HGETALL: ${ratio(st.redisPath.perSecond / st.hgetall.perSecond)} ops/s; database path vs bare SELECT: ${ratio(st.databasePath.perSecond / st.select.perSecond)} ops/s.`, '')
+  return lines
+}
 
-  const e = r.events
-  lines.push('## Event pipeline: 1 worker', '')
-  lines.push(`${e.jobs} jobs × ${e.stepsPerJob} steps of 0 ms: **${n0(e.perSecond)} events/s** (${e.events} events). Lag from the worker emitting a progress event to the gateway's wake-up for it (after the status hash and stream are written): p50 ${ms(e.lagP50)} ms, p99 ${ms(e.lagP99)} ms, max ${ms(e.lagMax)} ms.`)
-  lines.push(`The gateway's comfy_jobs_event_ingest_lag_seconds{kind="progress"} (${e.prometheus.count} events, the gateway process of this phase): p50 ≤ ${e.prometheus.p50AtMost * 1000} ms, p99 ≤ ${e.prometheus.p99AtMost * 1000} ms (bucket bounds).`, '')
+function eventsSection (e: EventsResult): string[] {
+  return ['## Event pipeline: 1 worker', '',
+    `${e.jobs} jobs × ${e.stepsPerJob} steps of 0 ms: **${n0(e.perSecond)} events/s** (${e.events} events). Lag from the worker emitting a progress event to the gateway's wake-up for it (after the status hash and stream are written): p50 ${ms(e.lagP50)} ms, p99 ${ms(e.lagP99)} ms, max ${ms(e.lagMax)} ms.`,
+    `The gateway's comfy_jobs_event_ingest_lag_seconds{kind="progress"} (${e.prometheus.count} events, the gateway process of this phase): p50 ≤ ${e.prometheus.p50AtMost * 1000} ms, p99 ≤ ${e.prometheus.p99AtMost * 1000} ms (bucket bounds).`, '']
+}
 
-  const d = r.endToEnd
-  lines.push('## End to end', '')
-  lines.push(`${d.jobs} jobs submitted at 16 connections, 1 worker: ${d.finished} finished in ${d.seconds.toFixed(2)} s (first created → last finished) = **${d.perSecond.toFixed(1)} jobs/s**; slowest queue wait (started_at − created_at) ${n0(d.slowestQueueWaitMs)} ms.`, '')
+function endToEndSection (d: EndToEndResult): string[] {
+  return ['## End to end', '',
+    `${d.jobs} jobs submitted at 16 connections, 1 worker: ${d.finished} finished in ${d.seconds.toFixed(2)} s (first created → last finished) = **${d.perSecond.toFixed(1)} jobs/s**; slowest queue wait (started_at − created_at) ${n0(d.slowestQueueWaitMs)} ms.`, '']
+}
 
-  lines.push('## Issue #7 targets, this run', '')
-  lines.push('| target | measured | |', '|---|---|---|')
+function targetsSection (r: BenchResults): string[] {
+  const lines = ['## Issue #7 targets, this run', '', '| target | measured | |', '|---|---|---|']
+  const at64 = r.submit?.find(s => s.concurrency === 64)
   if (at64) {
     const tp = at64.system.perSecond / at64.floor.perSecond
     const p99 = at64.system.p99 / at64.floor.p99
     lines.push(`| submit ops/s at 64 conn ≥ 0.5× floor | ${ratio(tp)} | ${verdict(tp >= 0.5)} |`)
     lines.push(`| submit p99 at 64 conn ≤ 3× floor p99 | ${ratio(p99)} | ${verdict(p99 <= 3)} |`)
   }
-  lines.push(`| transaction adds ≤ 2 ms | ${ms(o.added)} ms | ${verdict(o.added <= 2)} |`)
-  const rp = st.redisPath.perSecond / st.httpFloor.perSecond
-  const dp = st.databasePath.perSecond / st.httpFloor.perSecond
-  lines.push(`| status from Redis ≥ 0.6× HTTP floor | ${ratio(rp)} | ${verdict(rp >= 0.6)} |`)
-  lines.push(`| status from database ≥ 0.3× HTTP floor | ${ratio(dp)} | ${verdict(dp >= 0.3)} |`)
-  lines.push(`| event lag p99 ≤ 25 ms (at the rate reached: ${n0(e.perSecond)} events/s) | ${ms(e.lagP99)} ms | ${verdict(e.lagP99 <= 25)} |`)
-  lines.push(`| ingestion ≥ 5,000 events/s | ${n0(e.perSecond)} events/s (1 worker; bound by the worker's emit rate as much as by ingestion) | ${verdict(e.perSecond >= 5000)} |`)
-  lines.push('| 4-worker event pipeline, 2,000-job end to end, 10-minute RSS soak | not measured by this run | – |')
+  const o = r.transactionOverhead
+  if (o) lines.push(`| transaction adds ≤ 2 ms | ${ms(o.added)} ms | ${verdict(o.added <= 2)} |`)
+  const st = r.status
+  if (st) {
+    const rp = st.redisPath.perSecond / st.httpFloor.perSecond
+    const dp = st.databasePath.perSecond / st.httpFloor.perSecond
+    lines.push(`| status from Redis ≥ 0.6× HTTP floor | ${ratio(rp)} | ${verdict(rp >= 0.6)} |`)
+    lines.push(`| status from database ≥ 0.3× HTTP floor | ${ratio(dp)} | ${verdict(dp >= 0.3)} |`)
+  }
+  const e = r.events
+  if (e) {
+    lines.push(`| event lag p99 ≤ 25 ms (at the rate reached: ${n0(e.perSecond)} events/s) | ${ms(e.lagP99)} ms | ${verdict(e.lagP99 <= 25)} |`)
+    lines.push(`| ingestion ≥ 5,000 events/s | ${n0(e.perSecond)} events/s (1 worker; bound by the worker's emit rate as much as by ingestion) | ${verdict(e.perSecond >= 5000)} |`)
+  }
+  return lines
+}
+
+/** The Markdown table of a run, with the issue's targets marked met or not; phases not run are left out. */
+export function markdown (r: BenchResults): string {
+  const lines: string[] = []
+  const p = r.plan
+  lines.push('# Benchmark results', '')
+  lines.push(`Run ${r.at} on ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}. Command: \`${r.command}\`.`)
+  lines.push(`Each figure is the median of ${p.rounds} interleaved rounds of ${p.roundMs} ms (system and floor alternate, after an untimed warm-up).`)
+  lines.push(`Services log at LOG_LEVEL=${p.logLevel}, so logging is not what is measured; the built-in engine runs 0 ms steps; the load generator, MariaDB and Redis share the same cores.`)
+  lines.push(`1-minute load average ${r.machine.loadAverageBefore.toFixed(1)} before and ${r.machine.loadAverageAfter.toFixed(1)} after the run (other work on the machine shows here; absolute figures move with it, the same-run ratios much less).`)
+  lines.push(`Gateway DB_POOL_SIZE=${p.gatewayDbPoolSize}; the floor's mysql2 pool has ${p.floorPoolSize} connections.`, '')
+  if (r.submit) lines.push(...submitSection(r.submit, r.transactionOverhead, r.machine.cpus))
+  if (r.status) lines.push(...statusSection(r.status))
+  if (r.events) lines.push(...eventsSection(r.events))
+  if (r.endToEnd) lines.push(...endToEndSection(r.endToEnd))
+  lines.push(...targetsSection(r))
   return lines.join('\n') + '\n'
 }

@@ -13,6 +13,7 @@ import { benchStatus } from './scenarios/status.ts'
 import { benchEvents } from './scenarios/events.ts'
 import { benchEndToEnd } from './scenarios/end-to-end.ts'
 import { markdown, type BenchResults } from './report.ts'
+import { HttpClient } from './http-client.ts'
 
 function positiveInt (name: string, fallback: number): number {
   const raw = process.env[name]
@@ -24,6 +25,13 @@ function positiveInt (name: string, fallback: number): number {
 
 const plan = { rounds: positiveInt('BENCH_ROUNDS', 3), roundMs: positiveInt('BENCH_ROUND_MS', 2500) }
 const e2eJobs = positiveInt('BENCH_E2E_JOBS', 500)
+const PHASES = ['submit', 'status', 'events', 'e2e'] as const
+type Phase = typeof PHASES[number]
+/** BENCH_ONLY=status,events runs only those phases (the table then leaves the others out). */
+const only = new Set<Phase>((process.env.BENCH_ONLY ?? PHASES.join(',')).split(',').map(p => {
+  if (!(PHASES as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown phase ${JSON.stringify(p)} (phases: ${PHASES.join(', ')})`)
+  return p as Phase
+}))
 const LOG_LEVEL = 'warn'
 const DB_POOL_SIZE = 16
 const RESULTS = fileURLToPath(new URL('results/', import.meta.url))
@@ -56,6 +64,19 @@ async function restart (sys: TestSystem, workerEnv: Record<string, string> = {})
   await sys.waitForWorkersConnected()
 }
 
+/** Jobs for the status phase when the submit phase (which leaves its jobs behind) did not run. */
+async function seedJobs (sys: TestSystem, n: number): Promise<void> {
+  const http = new HttpClient(sys.baseUrl, 16)
+  let next = 0
+  try {
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < n) await http.post('/api/generate', { prompt: `seed ${next++}`, seed: 1 })
+    }))
+  } finally {
+    await http.close()
+  }
+}
+
 const cleanups: Array<() => unknown> = []
 const loadAverageBefore = loadavg()[0]
 say(`starting gateway + 1 worker (LOG_LEVEL=${LOG_LEVEL} for both, so logging is not what is measured); ${plan.rounds} interleaved rounds of ${plan.roundMs} ms per scenario`)
@@ -69,26 +90,42 @@ try {
   // nothing consumes the queue while submit and status are measured: the worker would take CPU from them
   await sys.workers[0].kill('SIGKILL')
 
-  say('submit at 1, 16, 64 connections vs the mysql2 + BullMQ floor')
-  const submit = await benchSubmit(sys, plan, [1, 16, 64], DB_POOL_SIZE)
-  say('seed metric: transactional vs plain submit steps')
-  const transactionOverhead = await benchTransactionOverhead(sys, 200)
+  let submit: BenchResults['submit']
+  let transactionOverhead: BenchResults['transactionOverhead']
+  if (only.has('submit')) {
+    say('submit at 1, 16, 64 connections vs the mysql2 + BullMQ floor')
+    submit = await benchSubmit(sys, plan, [1, 16, 64], DB_POOL_SIZE)
+    say('seed metric: transactional vs plain submit steps')
+    transactionOverhead = await benchTransactionOverhead(sys, 200)
+  }
 
-  say('status: Redis path, database path, HTTP floor, bare HGETALL, bare SELECT')
-  const [rows] = await sys.db.pool.query('SELECT id FROM jobs ORDER BY created_at DESC LIMIT 2000') as any
-  const status = await benchStatus(sys, plan, 16, rows.map((r: { id: string }) => r.id))
+  let status: BenchResults['status']
+  if (only.has('status')) {
+    if (!only.has('submit')) await seedJobs(sys, 2000)
+    say('status: Redis path, database path, HTTP floor, bare HGETALL, bare SELECT')
+    const [rows] = await sys.db.pool.query('SELECT id FROM jobs ORDER BY created_at DESC LIMIT 2000') as any
+    status = await benchStatus(sys, plan, 16, rows.map((r: { id: string }) => r.id))
+  }
 
-  await clearJobs(sys)
-  say('event pipeline: 1 worker, 40 jobs × 50 steps of 0 ms')
-  await restart(sys, { BUILTIN_STEPS: '50' })
-  const events = await benchEvents(sys, 40, 50)
+  let events: BenchResults['events']
+  if (only.has('events')) {
+    await clearJobs(sys)
+    say('event pipeline: 1 worker, 40 jobs × 50 steps of 0 ms')
+    await restart(sys, { BUILTIN_STEPS: '50' })
+    events = await benchEvents(sys, 40, 50)
+  }
 
-  await restart(sys)
-  say(`end to end: ${e2eJobs} jobs`)
-  const endToEnd = await benchEndToEnd(sys, e2eJobs)
+  let endToEnd: BenchResults['endToEnd']
+  if (only.has('e2e')) {
+    await clearJobs(sys)
+    await restart(sys)
+    say(`end to end: ${e2eJobs} jobs`)
+    endToEnd = await benchEndToEnd(sys, e2eJobs)
+  }
 
   const results: BenchResults = {
     at: new Date().toISOString(),
+    command: `${process.env.BENCH_ONLY ? `BENCH_ONLY=${process.env.BENCH_ONLY} ` : ''}npm run bench`,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageBefore, loadAverageAfter: loadavg()[0] },
     plan: { ...plan, logLevel: LOG_LEVEL, floorPoolSize: DB_POOL_SIZE, gatewayDbPoolSize: DB_POOL_SIZE },
     submit,
