@@ -1,6 +1,8 @@
 // An Idempotency-Key makes a repeated or concurrent submit return the same job instead of a second one.
 import t from 'tap'
 import { TestSystem } from './helpers/system.ts'
+import { ServiceProcess } from './helpers/service-process.ts'
+import { freePort } from './helpers/ports.ts'
 
 t.test('idempotent submit', async t => {
   const sys = await TestSystem.start(t, { name: 'idem', workers: 0, gatewayEnv: { SUBMIT_RATE_LIMIT_PER_MINUTE: '0' } })
@@ -22,6 +24,31 @@ t.test('idempotent submit', async t => {
     const counts = await sys.queueCounts()
     t.equal(counts.waiting + counts.prioritized, 1, 'one queue entry')
     t.equal(responses.filter(r => r.headers.get('idempotent-replayed') === 'true').length, 99, '99 answers say they are replays')
+  })
+
+  t.test('two gateways racing one key: the database decides, both answer with the one job', async t => {
+    // Each gateway serialises a key's submits in memory; across gateways only the unique index on
+    // idempotency_key stops a second row, and the loser must answer with the winner's job.
+    const port = await freePort()
+    const second = new ServiceProcess('gateway', sys.gatewayEnv({ PORT: String(port), GATEWAY_GRPC_PORT: '0' }))
+    t.teardown(() => second.kill('SIGKILL'))
+    await second.waitForLog(l => l.msg === 'gateway ready', 30_000)
+    const urls = [sys.baseUrl, `http://127.0.0.1:${port}`]
+    for (let round = 0; round < 10; round++) {
+      const key = `two-gateways-${round}`
+      const body = { prompt: `raced ${round}`, seed: round }
+      const responses = await Promise.all(Array.from({ length: 20 }, (_x, i) => fetch(`${urls[i % 2]}/api/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(body)
+      })))
+      const bodies = await Promise.all(responses.map(r => r.json()))
+      t.same([...new Set(responses.map(r => r.status))], [200], `round ${round}: every call answers 200`)
+      t.equal(new Set(bodies.map(b => b.job_id)).size, 1, `round ${round}: one job_id`)
+      t.equal(await count('SELECT COUNT(*) AS n FROM jobs WHERE idempotency_key = ?', [key]), 1, `round ${round}: one row`)
+    }
+    const races = second.logs.concat(sys.gateway!.logs).filter(l => l.step === 'db_insert_failed' || l.step === 'commit_failed')
+    t.same(races, [], 'no submit failed on the duplicate key')
   })
 
   t.test('a repeat later returns the same job', async t => {

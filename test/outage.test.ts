@@ -59,6 +59,32 @@ t.test('database unreachable during submit: a fast 5xx, and nothing left in Redi
   t.same(rows.map((r: any) => r.prompt), ['before the outage', 'after the outage'], 'no row from the outage')
 })
 
+t.test('database connections dying at any byte of their start never take the gateway down', async t => {
+  // A pool connection that dies while the driver still sets it up must fail the query that waited
+  // for it, not surface as an unhandled rejection that closes the gateway.
+  const { sys, dbProxy } = await cuttableSystem(t, 'dbchaos', { DB_POOL_SIZE: '4' })
+  t.equal((await sys.submit({ prompt: 'before the chaos' })).status, 200)
+  let cuts = 0
+  dbProxy.cutEachAfter(() => { cuts++; return 1 + Math.floor(Math.random() * 400) })
+  dbProxy.cut() // the pool must open new connections, each through the chaos
+  const statuses = new Map<number, number>()
+  const until = Date.now() + 6000
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (Date.now() < until) {
+      const res = await sys.submit({ prompt: 'during the chaos' })
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
+    }
+  }))
+  dbProxy.resume()
+  t.ok(cuts >= 20, `connections were cut at random points (${cuts})`)
+  t.ok([...statuses.keys()].every(s => s === 200 || s === 503 || s === 500), `every submit got an answer: ${JSON.stringify(Object.fromEntries(statuses))}`)
+  t.equal(sys.gateway!.child.exitCode, null, 'the gateway is still running')
+  t.notOk(sys.gateway!.logs.some(l => l.msg === 'gateway closing after an error'), 'and never began closing on an error')
+  let after = await sys.submit({ prompt: 'after the chaos' })
+  for (let i = 0; i < 50 && after.status !== 200; i++) { await sleep(200); after = await sys.submit({ prompt: 'after the chaos' }) }
+  t.equal(after.status, 200, 'submits work again once connections last')
+})
+
 t.test('the commit fails after the push: the queue entry and status key are removed', async t => {
   const { sys, dbProxy, client } = await cuttableSystem(t, 'commitfail', { QUEUE_PUSH_TIMEOUT_MS: '5000', REDIS_COMMAND_TIMEOUT_MS: '5000' })
   // Writes to Redis stall for 1.5 s, so the push is still in flight when the database link is cut.

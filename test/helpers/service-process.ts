@@ -15,9 +15,10 @@ export class ServiceProcess {
   readonly exited: Promise<number | null>
   #waiters: Array<{ pred: (l: LogLine) => boolean, resolve: (l: LogLine) => void }> = []
 
-  constructor (name: 'gateway' | 'worker', env: Record<string, string>) {
+  /** nodeArgs: extra Node.js flags, e.g. --cpu-prof (not allowed in NODE_OPTIONS) */
+  constructor (name: 'gateway' | 'worker', env: Record<string, string>, nodeArgs: string[] = []) {
     this.name = name
-    this.child = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/server.ts`], {
+    this.child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `services/${name}/src/server.ts`], {
       cwd: ROOT,
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe']

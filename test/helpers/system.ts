@@ -39,6 +39,8 @@ export interface SystemOptions {
   gateway?: boolean
   workerEnv?: Record<string, string>
   gatewayEnv?: Record<string, string>
+  /** extra Node.js flags for the gateway process (e.g. --cpu-prof) */
+  gatewayNodeArgs?: string[]
   /**
    * Services log at this level (default info). Above info the ready lines are not written, so
    * readiness is probed instead: the worker's gRPC port accepts, the gateway answers /api/health.
@@ -64,6 +66,7 @@ export class TestSystem {
   gatewayGrpcPort = 0
   #extraGatewayEnv: Record<string, string>
   #workerEnv: Record<string, string>
+  readonly #gatewayNodeArgs: string[]
   #logLevel: string
 
   constructor (opts: SystemOptions) {
@@ -71,6 +74,7 @@ export class TestSystem {
     this.queueName = `t-${opts.name}-${randomUUID().slice(0, 8)}`
     this.redisUrl = opts.redisUrl ?? SHARED_REDIS_URL
     this.#extraGatewayEnv = opts.gatewayEnv ?? {}
+    this.#gatewayNodeArgs = opts.gatewayNodeArgs ?? []
     this.#workerEnv = opts.workerEnv ?? {}
     this.#logLevel = opts.logLevel ?? 'info'
   }
@@ -132,7 +136,7 @@ export class TestSystem {
   async startGateway (env: Record<string, string> = {}): Promise<ServiceProcess> {
     if (!this.gatewayPort) this.gatewayPort = await freePort()
     if (!this.gatewayGrpcPort) this.gatewayGrpcPort = await freePort()
-    const gateway = new ServiceProcess('gateway', this.gatewayEnv(env))
+    const gateway = new ServiceProcess('gateway', this.gatewayEnv(env), this.#gatewayNodeArgs)
     this.gateway = gateway
     if (this.#logsReady) await gateway.waitForLog(l => l.msg === 'gateway ready', 30_000)
     else await probeUntilReady(gateway, () => fetch(`${this.baseUrl}/api/health`).then(() => true, () => false), 30_000)

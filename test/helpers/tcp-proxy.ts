@@ -7,6 +7,8 @@ export class TcpProxy {
   #server: Server | null = null
   #sockets = new Set<Socket>()
   #refusing = false
+  /** when set, each new connection is cut once the target has sent it this many bytes (drawn per connection) */
+  #cutAfter: (() => number) | null = null
 
   constructor (readonly targetPort: number) {}
 
@@ -19,7 +21,14 @@ export class TcpProxy {
       const drop = () => { client.destroy(); upstream.destroy(); this.#sockets.delete(client); this.#sockets.delete(upstream) }
       client.on('error', drop).on('close', drop)
       upstream.on('error', drop).on('close', drop)
-      client.pipe(upstream).pipe(client)
+      client.pipe(upstream)
+      const budget = this.#cutAfter?.() ?? Infinity
+      let sent = 0
+      upstream.on('data', (chunk: Buffer) => {
+        if (sent + chunk.length < budget) { sent += chunk.length; client.write(chunk); return }
+        client.write(chunk.subarray(0, Math.max(0, budget - sent)))
+        drop()
+      })
     })
     await new Promise<void>(resolve => this.#server!.listen(this.port, '127.0.0.1', resolve))
   }
@@ -33,6 +42,12 @@ export class TcpProxy {
 
   resume (): void {
     this.#refusing = false
+    this.#cutAfter = null
+  }
+
+  /** From now on, each new connection dies after `bytes()` bytes from the target: mid-handshake, mid-reply, anywhere. */
+  cutEachAfter (bytes: () => number): void {
+    this.#cutAfter = bytes
   }
 
   async stop (): Promise<void> {

@@ -24,14 +24,18 @@ export function createPrismaClient (loc: DatabaseLocation, opts: PrismaClientOpt
     database: loc.database,
     connectionLimit: opts.poolSize ?? 10,
     acquireTimeout: opts.acquireTimeoutMs ?? 2000,
-    connectTimeout: opts.connectTimeoutMs ?? 2000,
-    // Job rows are written in UTC; DATETIME(3) has no zone.
-    timezone: 'Z'
+    connectTimeout: opts.connectTimeoutMs ?? 2000
+    // No `timezone` (nor initSql): the adapter writes and reads DATETIME in UTC itself and Prisma fills
+    // now() defaults, so no session setup is needed, and a setup query is a hazard: mariadb 3.4 leaves
+    // the rejection of a failed one unhandled, which closed the gateway when the link died mid-setup
+    // (test/outage.test.ts, "connections dying at any byte").
   })
   // The pool reports a failed connection attempt as an 'error' event; unheard, that event would take
   // the whole process down while the database is merely away.
   ;(pool as unknown as NodeJS.EventEmitter).on('error', (err: Error) => opts.onPoolError?.(err))
-  return new PrismaClient({ adapter: new PrismaMariaDb(pool, { disposeExternalPool: true }) })
+  // Text protocol: the binary one prepares each statement first (an extra round trip per new
+  // statement per connection) and Prisma's parameterised SQL gains nothing from it here.
+  return new PrismaClient({ adapter: new PrismaMariaDb(pool, { disposeExternalPool: true, useTextProtocol: true }) })
 }
 
 export type { PrismaClient }

@@ -7,7 +7,7 @@ import {
   type GenerateBody, type HistoryQuery, type HistoryResponse, type JobPage, type JobRecord, type JobStatus, type QueuedJob, type StatusResponse
 } from '@comfy-jobs/contracts'
 import { AppError } from '../app-error.ts'
-import type { JobStore } from './job-store.ts'
+import { isUniqueViolation, type JobStore } from './job-store.ts'
 import { QueuePushError, type JobQueue } from './job-queue.ts'
 import type { StatusCache } from './status-cache.ts'
 import type { JobEventLog } from './job-event-log.ts'
@@ -49,10 +49,6 @@ const UUID = new RegExp(JOB_ID_PATTERN)
 
 export function isJobId (id: string): boolean {
   return UUID.test(id)
-}
-
-function isUniqueViolation (err: unknown): boolean {
-  return (err as { code?: string })?.code === 'P2002'
 }
 
 /** SHA-256 of the request as the job rules see it (defaults applied, fields in a fixed order). */
