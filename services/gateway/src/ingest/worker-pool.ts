@@ -7,6 +7,8 @@ import { WorkerLink } from './worker-link.ts'
 /** The workers this gateway ingests from (WORKER_ADDRESSES), and what they can run. */
 export class WorkerPool {
   readonly links: WorkerLink[]
+  /** runnable() of the last infos seen: asked on every submit, while infos change every few seconds at most */
+  #runnable: { infos: Array<WorkerLink['info']>, value: Runnable } | null = null
 
   constructor (addresses: string[], ingestor: EventIngestor, gatewayId: string, logger: Logger) {
     this.links = addresses.map(a => new WorkerLink(a, ingestor, gatewayId, logger))
@@ -26,7 +28,14 @@ export class WorkerPool {
    * lists in every workflow it lists.
    */
   runnable (): Runnable {
-    const infos = this.links.map(l => l.info).filter(i => i !== null)
+    const current = this.links.map(l => l.info)
+    if (this.#runnable !== null && current.every((info, i) => info === this.#runnable!.infos[i])) return this.#runnable.value
+    const value = this.#computeRunnable(current.filter(i => i !== null))
+    this.#runnable = { infos: current, value }
+    return value
+  }
+
+  #computeRunnable (infos: Array<NonNullable<WorkerLink['info']>>): Runnable {
     const pairs = infos.length === 0
       ? [{ workflow: BUILTIN_WORKFLOWS[0], models: [...BUILTIN_MODELS] }]
       : infos.flatMap(i => i.runnable?.length ? i.runnable : i.workflows.map(workflow => ({ workflow, models: i.models })))
