@@ -91,24 +91,24 @@ export class StatusCache {
   }
 
   #readBatch (batch: PendingRead[]): void {
-    const fail = (err: unknown) => { for (const p of batch) p.reject(err) }
+    // no closures made per batch here: under tsx every named one costs a defineProperty('name')
     let reply: Promise<string>
     try {
-      reply = (this.#redis as any).readJobStatuses(batch.length, ...batch.map(p => p.key))
+      reply = (this.#redis as any).readJobStatuses(batch.length, ...batch.map(keyOf))
     } catch (err) {
-      fail(err)
+      rejectAll(batch, err)
       return
     }
     reply.then(json => {
-      let hashes: unknown
+      let hashes: unknown[]
       try {
         hashes = JSON.parse(json)
       } catch (err) {
-        fail(err)
+        rejectAll(batch, err)
         return
       }
-      for (let i = 0; i < batch.length; i++) batch[i].resolve(toHash((hashes as unknown[])[i]))
-    }, fail)
+      for (let i = 0; i < batch.length; i++) batch[i].resolve(toHash(hashes[i]))
+    }, err => rejectAll(batch, err))
   }
 
   async remove (jobId: string): Promise<void> {
@@ -121,6 +121,14 @@ export class StatusCache {
     const applied = await (this.#redis as any).applyJobStatus(statusKey(jobId), this.#ttlSeconds, mode, ...flat)
     return applied === 1
   }
+}
+
+function keyOf (p: PendingRead): string {
+  return p.key
+}
+
+function rejectAll (batch: PendingRead[], err: unknown): void {
+  for (const p of batch) p.reject(err)
 }
 
 /** A flat [field, value, …] list as a hash; null when it is empty (no such key). */
