@@ -41,8 +41,8 @@ const orNull = (n: bigint | number | null): number | null => n === null ? null :
  * Status reads from the database. The finds asked for in one turn of the event loop are answered by
  * one query through Prisma — jobs LEFT JOIN outputs, WHERE id IN (…) — instead of Prisma's
  * findUnique + include (a query for the jobs and another for their outputs, with Prisma's
- * per-call overhead on each find). The columns are named here, so test/schema-drift.test.ts and the
- * status tests catch a schema change that this query misses.
+ * per-call overhead on each find). The columns are named here: a schema change this query misses
+ * fails test/status-reads.test.ts, which compares every kind of row with findUnique + include.
  */
 export class StatusRows {
   readonly #prisma: PrismaClient
