@@ -12,6 +12,7 @@ import { QueuePushError, type JobQueue } from './job-queue.ts'
 import type { StatusCache } from './status-cache.ts'
 import type { JobEventLog } from './job-event-log.ts'
 import { statusFromCache, statusFromRow } from './status-view.ts'
+import { StatusRows } from './status-rows.ts'
 import { historyItemView, jobRecordView } from './record-views.ts'
 import type { GatewayMetrics } from '../metrics/gateway-metrics.ts'
 import { withDeadline } from '../deadline.ts'
@@ -82,9 +83,12 @@ export class JobService {
   readonly #d: JobServiceDeps
   /** submits in flight per Idempotency-Key: a burst of repeats waits for the first instead of racing it in the database */
   readonly #keyed = new Map<string, Promise<unknown>>()
+  /** status reads that miss Redis, batched into one query per turn of the event loop */
+  readonly #statusRows: StatusRows
 
   constructor (deps: JobServiceDeps) {
     this.#d = deps
+    this.#statusRows = new StatusRows(deps.prisma)
   }
 
   #checkRunnable (body: GenerateBody): void {
@@ -215,7 +219,7 @@ export class JobService {
     } catch (err) {
       this.#d.logger.warn({ job_id: jobId, err: (err as Error).message }, 'Redis status read failed; answering from the database')
     }
-    const row = await this.#d.store.find(jobId)
+    const row = await this.#statusRows.find(jobId)
     if (!row) return null
     this.#d.metrics.statusRead('database')
     return statusFromRow(row)

@@ -1,5 +1,6 @@
 import { outputUrl, type JobParams, type JobStatus, type StatusResponse } from '@comfy-jobs/contracts'
 import type { JobWithOutputs } from './job-store.ts'
+import type { StatusRow } from './status-rows.ts'
 
 type Outputs = NonNullable<StatusResponse['outputs']>
 
@@ -35,7 +36,7 @@ export function statusFromCache (hash: Record<string, string>): StatusResponse {
   return view
 }
 
-export function outputsView (job: Pick<JobWithOutputs, 'id' | 'outputs' | 'params'>): Outputs {
+export function outputsView (job: Pick<StatusRow, 'id' | 'outputs' | 'params'>): Outputs {
   const batch = (job.params as unknown as JobParams).batch_size ?? job.outputs.length
   return job.outputs.map(o => ({
     index: o.index,
@@ -58,7 +59,7 @@ export function timestampsView (job: Pick<JobWithOutputs, 'createdAt' | 'started
 }
 
 /** The status response from the database row. */
-export function statusFromRow (job: JobWithOutputs): StatusResponse {
+export function statusFromRow (job: StatusRow): StatusResponse {
   const outputs = outputsView(job)
   const view: StatusResponse = {
     job_id: job.id,
