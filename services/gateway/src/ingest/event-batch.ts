@@ -22,10 +22,9 @@ class JobLane {
       if (event.kind === 'PROGRESS') {
         let end = this.next + 1
         while (end < this.events.length && this.events[end].kind === 'PROGRESS') end++
-        const { written, error } = await ingestor.writeProgress(this.events.slice(this.next, end))
-        if (written > 0) this.#unsaved = this.events[this.next + written - 1]
-        this.next += written
-        if (error) throw error
+        await ingestor.writeProgress(this.events.slice(this.next, end))
+        this.#unsaved = this.events[end - 1]
+        this.next = end
       } else {
         await this.#save(ingestor) // a transition may reset or finish progress: what came before goes first
         await ingestor.applyTransition(event, source)

@@ -24,7 +24,7 @@ export interface EventIngestorDeps {
 
 /**
  * Makes worker events durable: transitions in the database first, then Redis (status hash, event
- * stream, wake-up, in one script); progress in Redis, in runs of one round trip, and a job's latest
+ * stream, wake-up, in one script); progress in Redis, a run of one job's events in one round trip, and a job's latest
  * progress in the database at a bounded rate. Applying an event again is harmless: the Redis script
  * skips an event it already holds, and a transition the database already has is only completed in Redis.
  */
@@ -36,14 +36,10 @@ export class EventIngestor {
     this.#d = deps
   }
 
-  /**
-   * Writes a run of PROGRESS events to Redis in one round trip, in order. Returns how many are
-   * durable (a prefix of the run) and the error that stopped the rest, if any.
-   */
-  async writeProgress (events: JobEvent[]): Promise<{ written: number, error?: Error }> {
-    const { results, error } = await this.#d.writer.writeMany(events.map(progressWrite))
-    for (let i = 0; i < results.length; i++) this.#d.metrics.eventDurable('PROGRESS', events[i].at_ms)
-    return { written: results.length, error }
+  /** Writes a run of one job's PROGRESS events to Redis in one round trip: all of them, or none. */
+  async writeProgress (events: JobEvent[]): Promise<void> {
+    await this.#d.writer.writeProgressRun(events)
+    for (const event of events) this.#d.metrics.eventDurable('PROGRESS', event.at_ms)
   }
 
   /** The job's progress as of `event` into the database, unless it was written less than the interval ago. */
@@ -150,15 +146,6 @@ export class EventIngestor {
       ? finishedWrite(event, row)
       : endedWrite(event, row.status as 'failed' | 'cancelled', row.error ?? row.status, at))
     log.info({ status: row.status }, 'terminal state completed in redis from the database')
-  }
-}
-
-function progressWrite (event: JobEvent): EventWrite {
-  return {
-    event,
-    mode: 'progress',
-    status: { progress: event.progress, step: event.step, total_steps: event.total_steps, node: event.node },
-    entry: { type: 'progress', status: 'processing', progress: event.progress, step: event.step, total_steps: event.total_steps, node: event.node, at: new Date(event.at_ms).toISOString() }
   }
 }
 

@@ -36,6 +36,50 @@ redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('PUBLISH', ARGV[6], ARGV[9 + nstatus] .. ' ' .. seq)
 return {seq, redis.call('HGET', KEYS[1], 'workflow') or ''}`
 
+/**
+ * A run of one job's PROGRESS events in one step: each new one appended to the stream (skipping those
+ * at or below the `epoch:seq` the stream already holds, as above), the hash set once to the newest,
+ * and one wake-up with the last stream seq: wake-ups are only wake-ups, watchers read the stream.
+ * Nothing is written unless the hash says processing. ARGV: ttl, maxlen, channel, job_id, epoch,
+ * updated_at, then per event: seq, progress, step, total_steps, node, at. Returns {written, last seq}.
+ */
+const PROGRESS_RUN_SCRIPT = `
+local ttl, maxlen, channel, jobId, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local seq, done = 0, -1
+if #last > 0 then
+  seq = tonumber(string.match(last[1][1], '^(%d+)'))
+  local kv = last[1][2]
+  for i = 1, #kv, 2 do
+    if kv[i] == 'src' then
+      local e, s = string.match(kv[i + 1], '^(.*):(%d+)$')
+      if e == epoch then done = tonumber(s) end
+    end
+  end
+end
+if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return {0, seq} end
+local written, newest = 0, 0
+for i = 7, #ARGV, 6 do
+  if tonumber(ARGV[i]) > done then
+    seq = seq + 1
+    local node = ARGV[i + 4]
+    if node == '' then
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-0', 'seq', seq, 'src', epoch .. ':' .. ARGV[i], 'job_id', jobId, 'type', 'progress', 'status', 'processing',
+        'progress', ARGV[i + 1], 'step', ARGV[i + 2], 'total_steps', ARGV[i + 3], 'at', ARGV[i + 5])
+    else
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-0', 'seq', seq, 'src', epoch .. ':' .. ARGV[i], 'job_id', jobId, 'type', 'progress', 'status', 'processing',
+        'progress', ARGV[i + 1], 'step', ARGV[i + 2], 'total_steps', ARGV[i + 3], 'node', node, 'at', ARGV[i + 5])
+    end
+    written, newest = written + 1, i
+  end
+end
+if written == 0 then return {0, seq} end
+redis.call('HSET', KEYS[1], 'progress', ARGV[newest + 1], 'step', ARGV[newest + 2], 'total_steps', ARGV[newest + 3], 'node', ARGV[newest + 4], 'updated_at', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('PUBLISH', channel, jobId .. ' ' .. seq)
+return {written, seq}`
+
 export type Fields = Record<string, string | number | undefined>
 
 export interface EventWrite {
@@ -58,6 +102,7 @@ export class EventWriter {
     this.#ttlSeconds = ttlSeconds
     if (typeof (redis as any).ingestJobEvent !== 'function') {
       redis.defineCommand('ingestJobEvent', { numberOfKeys: 2, lua: INGEST_SCRIPT })
+      redis.defineCommand('ingestProgressRun', { numberOfKeys: 2, lua: PROGRESS_RUN_SCRIPT })
     }
   }
 
@@ -65,26 +110,16 @@ export class EventWriter {
     return toResult(await (this.#redis as any).ingestJobEvent(...this.#args(w)))
   }
 
-  /**
-   * Several writes in one round trip, applied by Redis in order. Returns the results of the writes
-   * that succeeded, in order, up to the first failure, and that failure (the rest count as not done).
-   */
-  async writeMany (writes: EventWrite[]): Promise<{ results: WriteResult[], error?: Error }> {
-    const pipeline = this.#redis.pipeline()
-    for (const w of writes) (pipeline as any).ingestJobEvent(...this.#args(w))
-    const results: WriteResult[] = []
-    let replies: Array<[Error | null, unknown]> | null
-    try {
-      replies = await pipeline.exec()
-    } catch (err) {
-      return { results, error: err as Error }
-    }
-    if (replies === null) return { results, error: new Error('redis pipeline was not executed') }
-    for (const [err, reply] of replies) {
-      if (err) return { results, error: err }
-      results.push(toResult(reply))
-    }
-    return { results }
+  /** PROGRESS events of one job, in seq order, in one round trip; all or nothing. Returns how many were new. */
+  async writeProgressRun (events: JobEvent[]): Promise<number> {
+    const { job_id: jobId, epoch } = events[0]
+    const args: Array<string | number> = [
+      statusKey(jobId), eventsStreamKey(jobId),
+      this.#ttlSeconds, MAX_EVENTS_PER_JOB, EVENTS_CHANNEL, jobId, epoch, new Date().toISOString()
+    ]
+    for (const e of events) args.push(e.seq, e.progress, e.step, e.total_steps, e.node, new Date(e.at_ms).toISOString())
+    const [written] = await (this.#redis as any).ingestProgressRun(...args) as [number, number]
+    return written
   }
 
   /** The job's status in the hash, or null when there is no hash. */
