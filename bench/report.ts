@@ -65,11 +65,11 @@ function eventsSection (e: EventsResult): string[] {
 function ingestSection (g: IngestResult): string[] {
   const lines = ['## Ingestion: backlog drain and paced lag', '']
   lines.push('Workers run their jobs to the end while no gateway ingests, then a fresh gateway drains the backlog; the time is from its first to its last wake-up on the events channel (each published after the event is in the status hash and stream; transitions are in the database first, progress at PROGRESS_DB_INTERVAL_MS=1000).', '')
-  lines.push('| workers | events | seconds | events/s |', '|---:|---:|---:|---:|')
-  for (const d of g.drains) lines.push(`| ${d.workers} | ${n0(d.events)} | ${d.seconds.toFixed(2)} | **${n0(d.perSecond)}** |`)
+  lines.push('| workers | events | seconds | events/s | gateway CPU ms/event | workers CPU ms/event |', '|---:|---:|---:|---:|---:|---:|')
+  for (const d of g.drains) lines.push(`| ${d.workers} | ${n0(d.events)} | ${d.seconds.toFixed(2)} | **${n0(d.perSecond)}** | ${d.gatewayCpuMsPerEvent.toFixed(3)} | ${d.workersCpuMsPerEvent.toFixed(3)} |`)
   const p = g.paced
   lines.push('', `Paced: ${p.workers} workers × ${p.concurrency} jobs at a time, steps of ${p.stepMs} ms: ${n0(p.events)} events at **${n0(p.perSecond)} events/s** reached. ` +
-    `Lag from emission to the wake-up (after the status hash is written, so GET /api/status shows it): p50 ${ms(p.lagP50)} ms, p99 **${ms(p.lagP99)} ms**, max ${ms(p.lagMax)} ms.`, '')
+    `Lag from emission to the wake-up (after the status hash is written, so GET /api/status shows it), over the ${n0(p.lagEvents)} progress events emitted after the last submit was answered: p50 ${ms(p.lagP50)} ms, p99 **${ms(p.lagP99)} ms**, max ${ms(p.lagMax)} ms.`, '')
   return lines
 }
 

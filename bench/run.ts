@@ -121,8 +121,8 @@ try {
       say(`ingestion: backlog of ${workers} × 8 jobs × ${drainSteps} steps, drained by a fresh gateway`)
       ingest.drains.push(await benchDrain(workers, 8, drainSteps))
     }
-    say('ingestion lag: 4 workers × 2 jobs at a time, 100 steps of 8 ms (about 1,000 events/s)')
-    ingest.paced = await benchPaced({ workers: 4, concurrency: 2, stepMs: 8, steps: 100, jobs: 80 })
+    say('ingestion lag: 4 workers × 1 job at a time, 1000 steps of 3 ms (about 1,000 events/s)')
+    ingest.paced = await benchPaced({ workers: 4, concurrency: 1, stepMs: 3, steps: 1000, jobs: 16 })
   }
 
   let endToEnd: BenchResults['endToEnd']

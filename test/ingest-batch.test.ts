@@ -29,18 +29,24 @@ async function buildBacklog (sys: TestSystem): Promise<string[]> {
   return ids
 }
 
-/** Resolves once `n` wake-ups were published on the events channel (the gateway made n events durable). */
+/**
+ * Resolves once the gateway made `n` events durable, as its wake-ups tell: each carries its job's
+ * newest stream seq (one wake-up may stand for a run of events).
+ */
 async function wakeUps (redisUrl: string): Promise<{ reached: (n: number) => Promise<void>, close: () => void }> {
   const sub = new Redis(redisUrl)
-  let seen = 0
+  const top = new Map<string, number>()
+  let durable = 0
   const waiters: Array<{ n: number, resolve: () => void }> = []
-  sub.on('message', () => {
-    seen++
-    for (const w of waiters.filter(w => w.n <= seen)) { waiters.splice(waiters.indexOf(w), 1); w.resolve() }
+  sub.on('message', (_channel: string, message: string) => {
+    const [jobId, seq] = message.split(' ')
+    const before = top.get(jobId) ?? 0
+    if (Number(seq) > before) { durable += Number(seq) - before; top.set(jobId, Number(seq)) }
+    for (const w of waiters.filter(w => w.n <= durable)) { waiters.splice(waiters.indexOf(w), 1); w.resolve() }
   })
   await sub.subscribe(EVENTS_CHANNEL)
   return {
-    reached: n => seen >= n ? Promise.resolve() : new Promise(resolve => waiters.push({ n, resolve })),
+    reached: n => durable >= n ? Promise.resolve() : new Promise(resolve => waiters.push({ n, resolve })),
     close: () => sub.disconnect()
   }
 }

@@ -50,15 +50,15 @@ export class WakeUps {
     return this.#byJob.get(jobId)?.find(([s]) => s >= seq)?.[1]
   }
 
-  /** Emission (`at`) → visible, ms, for every progress event of the jobs. */
-  async progressLags (redis: Redis, ids: string[]): Promise<number[]> {
+  /** Emission (`at`) → visible, ms, for every progress event of the jobs emitted at or after `from`. */
+  async progressLags (redis: Redis, ids: string[], from = 0): Promise<number[]> {
     const lags: number[] = []
     for (const id of ids) {
       for (const [, kv] of await redis.xrange(eventsStreamKey(id), '-', '+')) {
         const f: Record<string, string> = {}
         for (let i = 0; i < kv.length; i += 2) f[kv[i]] = kv[i + 1]
         const visible = this.visibleAt(id, Number(f.seq))
-        if (f.type === 'progress' && visible !== undefined) lags.push(visible - Date.parse(f.at))
+        if (f.type === 'progress' && visible !== undefined && Date.parse(f.at) >= from) lags.push(visible - Date.parse(f.at))
       }
     }
     return lags.sort((a, b) => a - b)
