@@ -126,8 +126,9 @@ export class EventIngestor {
       return
     }
     const written = await this.#d.writer.write(endedWrite(event, status, error, at))
-    // the hash knows the workflow (set at submit); no database read for a metric label
-    this.#d.metrics.jobEnded(written.outcome === 'written' && written.workflow ? written.workflow : 'unknown', status)
+    // the hash has the workflow from the submit; the database only when the hash was lost
+    const workflow = written.outcome === 'written' && written.workflow !== '' ? written.workflow : await this.#d.store.workflowOf(event.job_id)
+    this.#d.metrics.jobEnded(workflow ?? 'unknown', status)
     log.info({ status, error }, `job ${status}`)
   }
 

@@ -95,6 +95,10 @@ export class JobStore {
     return { total, jobs }
   }
 
+  async workflowOf (id: string): Promise<string | null> {
+    return (await this.#prisma.job.findUnique({ where: { id }, select: { workflow: true } }))?.workflow ?? null
+  }
+
 
   /** queued|processing → processing. Returns whether the row is live (false: terminal or missing). */
   async markStarted (id: string, at: Date, attempt: number, workerId: string, totalSteps: number | null): Promise<boolean> {
