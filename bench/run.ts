@@ -11,6 +11,7 @@ import { TestSystem } from '../test/helpers/system.ts'
 import { benchSubmit, benchTransactionOverhead } from './scenarios/submit.ts'
 import { benchStatus } from './scenarios/status.ts'
 import { benchEvents } from './scenarios/events.ts'
+import { benchDrain, benchPaced } from './scenarios/ingest.ts'
 import { benchEndToEnd } from './scenarios/end-to-end.ts'
 import { markdown, type BenchResults } from './report.ts'
 import { HttpClient } from './http-client.ts'
@@ -25,6 +26,8 @@ function positiveInt (name: string, fallback: number): number {
 
 const plan = { rounds: positiveInt('BENCH_ROUNDS', 3), roundMs: positiveInt('BENCH_ROUND_MS', 2500) }
 const e2eJobs = positiveInt('BENCH_E2E_JOBS', 500)
+/** events phase: steps per job of the backlog drains (8 jobs per worker, so 8 × (steps + 2) events each) */
+const drainSteps = positiveInt('BENCH_DRAIN_STEPS', 1000)
 const PHASES = ['submit', 'status', 'events', 'e2e'] as const
 type Phase = typeof PHASES[number]
 /** BENCH_ONLY=status,events runs only those phases (the table then leaves the others out). */
@@ -108,11 +111,18 @@ try {
   }
 
   let events: BenchResults['events']
+  const ingest: Partial<NonNullable<BenchResults['ingest']>> & { drains: NonNullable<BenchResults['ingest']>['drains'] } = { drains: [] }
   if (only.has('events')) {
     await clearJobs(sys)
     say('event pipeline: 1 worker, 40 jobs × 50 steps of 0 ms')
     await restart(sys, { BUILTIN_STEPS: '50' })
     events = await benchEvents(sys, 40, 50)
+    for (const workers of [1, 4]) {
+      say(`ingestion: backlog of ${workers} × 8 jobs × ${drainSteps} steps, drained by a fresh gateway`)
+      ingest.drains.push(await benchDrain(workers, 8, drainSteps))
+    }
+    say('ingestion lag: 4 workers × 1 job at a time, 1000 steps of 3 ms (about 1,000 events/s)')
+    ingest.paced = await benchPaced({ workers: 4, concurrency: 1, stepMs: 3, steps: 1000, jobs: 16 })
   }
 
   let endToEnd: BenchResults['endToEnd']
@@ -132,6 +142,7 @@ try {
     transactionOverhead,
     status,
     events,
+    ingest: ingest.paced ? { drains: ingest.drains, paced: ingest.paced } : undefined,
     endToEnd
   }
   const md = markdown(results)

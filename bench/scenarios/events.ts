@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis'
-import { EVENTS_CHANNEL, eventsStreamKey } from '@comfy-jobs/contracts'
 import type { TestSystem } from '../../test/helpers/system.ts'
 import { HttpClient } from '../http-client.ts'
 import { percentile } from '../load.ts'
 import { waitUntilEnded } from './end-to-end.ts'
+import { WakeUps } from './wake-ups.ts'
 
 export interface EventsResult {
   jobs: number
@@ -24,33 +24,20 @@ export interface EventsResult {
  * after both, so its arrival here is an upper bound on when GET /api/status shows the event.
  */
 export async function benchEvents (sys: TestSystem, jobs: number, stepsPerJob: number): Promise<EventsResult> {
-  const sub = new Redis(sys.redisUrl)
-  const seen = new Map<string, number>()
-  await sub.subscribe(EVENTS_CHANNEL)
-  sub.on('message', (_channel: string, message: string) => { seen.set(message, Date.now()) })
+  const wake = await WakeUps.listen(sys.redisUrl)
   const http = new HttpClient(sys.baseUrl, 8)
   const redis = new Redis(sys.redisUrl)
   try {
     const ids = await Promise.all(Array.from({ length: jobs }, (_x, i) => http.post('/api/generate', { prompt: `events ${i}`, seed: 1 }).then(b => b.job_id as string)))
     await waitUntilEnded(sys, ids, 120_000)
     await new Promise(resolve => setTimeout(resolve, 200)) // the last wake-ups are published after the row is final
-    const lags: number[] = []
-    for (const id of ids) {
-      for (const [, kv] of await redis.xrange(eventsStreamKey(id), '-', '+')) {
-        const f: Record<string, string> = {}
-        for (let i = 0; i < kv.length; i += 2) f[kv[i]] = kv[i + 1]
-        const arrived = seen.get(`${id} ${f.seq}`)
-        if (f.type === 'progress' && arrived !== undefined) lags.push(arrived - Date.parse(f.at))
-      }
-    }
-    const times = [...seen.values()]
-    const seconds = (Math.max(...times) - Math.min(...times)) / 1000
-    lags.sort((a, b) => a - b)
+    const lags = await wake.progressLags(redis, ids)
+    const seconds = (wake.last - wake.first) / 1000
     return {
       jobs,
       stepsPerJob,
-      events: seen.size,
-      perSecond: seen.size / seconds,
+      events: wake.durable,
+      perSecond: wake.durable / seconds,
       lagP50: percentile(lags, 0.5),
       lagP99: percentile(lags, 0.99),
       lagMax: lags[lags.length - 1],
@@ -58,7 +45,7 @@ export async function benchEvents (sys: TestSystem, jobs: number, stepsPerJob: n
     }
   } finally {
     await http.close()
-    sub.disconnect()
+    wake.close()
     redis.disconnect()
   }
 }

@@ -1,11 +1,10 @@
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { JobEvent } from '@comfy-jobs/rpc'
 import type { JobParams } from '@comfy-jobs/contracts'
-import type { JobStore, NewOutput } from '../jobs/job-store.ts'
-import type { StatusCache } from '../jobs/status-cache.ts'
-import type { JobEventLog } from '../jobs/job-event-log.ts'
+import type { JobStore, JobWithOutputs, NewOutput } from '../jobs/job-store.ts'
 import { outputsView } from '../jobs/status-view.ts'
 import type { OutputStore } from './output-store.ts'
+import type { EventWriter, EventWrite } from './event-writer.ts'
 import type { GatewayMetrics } from '../metrics/gateway-metrics.ts'
 
 /** What the ingestor needs from the link an event came through. */
@@ -16,17 +15,18 @@ export interface EventSource {
 
 export interface EventIngestorDeps {
   store: JobStore
-  cache: StatusCache
+  writer: EventWriter
   outputs: OutputStore
-  events: JobEventLog
   logger: Logger
   metrics: GatewayMetrics
   progressDbIntervalMs: number
 }
 
 /**
- * Makes one worker event durable: the database for transitions (at once) and progress (at a bounded
- * rate), the Redis status hash for everything. Safe to apply the same event twice.
+ * Makes worker events durable: transitions in the database first, then Redis (status hash, event
+ * stream, wake-up, in one script); progress in Redis, a run of one job's events in one round trip, and a job's latest
+ * progress in the database at a bounded rate. Applying an event again is harmless: the Redis script
+ * skips an event it already holds, and a transition the database already has is only completed in Redis.
  */
 export class EventIngestor {
   readonly #d: EventIngestorDeps
@@ -36,41 +36,44 @@ export class EventIngestor {
     this.#d = deps
   }
 
-  async apply (event: JobEvent, source: EventSource): Promise<void> {
-    await this.#apply(event, source)
-    this.#d.metrics.eventDurable(event.kind, event.at_ms)
+  /** Writes a run of one job's PROGRESS events to Redis in one round trip: all of them, or none. */
+  async writeProgress (events: JobEvent[]): Promise<void> {
+    await this.#d.writer.writeProgressRun(events)
+    for (const event of events) this.#d.metrics.eventDurable('PROGRESS', event.at_ms)
   }
 
-  async #apply (event: JobEvent, source: EventSource): Promise<void> {
+  /** The job's progress as of `event` into the database, unless it was written less than the interval ago. */
+  async saveProgress (event: JobEvent): Promise<void> {
+    const now = Date.now()
+    const last = this.#lastProgressWrite.get(event.job_id) ?? 0
+    if (now - last < this.#d.progressDbIntervalMs) return
+    await this.#d.store.saveProgress(event.job_id, event.progress, event.step || null, event.total_steps || null)
+    this.#lastProgressWrite.set(event.job_id, now)
+  }
+
+  /** STARTED, FINISHED, FAILED or CANCELLED. */
+  async applyTransition (event: JobEvent, source: EventSource): Promise<void> {
     const log = this.#d.logger.child({ job_id: event.job_id, worker_id: event.worker_id, seq: event.seq })
     const at = new Date(event.at_ms || Date.now())
     switch (event.kind) {
-      case 'STARTED': return this.#started(event, at, source, log)
-      case 'PROGRESS': return this.#progress(event)
-      case 'FINISHED': return this.#finished(event, at, source, log)
+      case 'STARTED': await this.#started(event, at, source, log); break
+      case 'FINISHED': await this.#finished(event, at, source, log); break
       case 'FAILED':
-      case 'CANCELLED': return this.#ended(event, at, log)
-      default: log.warn({ kind: event.kind }, 'unknown event kind ignored')
+      case 'CANCELLED': await this.#ended(event, at, log); break
+      default: log.warn({ kind: event.kind }, 'unknown event kind ignored'); return
     }
+    this.#d.metrics.eventDurable(event.kind, event.at_ms)
   }
 
   async #started (event: JobEvent, at: Date, source: EventSource, log: Logger): Promise<void> {
     const live = await this.#d.store.markStarted(event.job_id, at, event.attempt || 1, event.worker_id, event.total_steps || null)
     if (live) {
-      // A cancel may land between markStarted and here: then the cache is terminal, and a processing
-      // event after the cancelled one would leave watchers waiting.
-      const applied = await this.#d.cache.apply(event.job_id, {
-        job_id: event.job_id,
-        status: 'processing',
-        progress: 0,
-        step: 0,
-        total_steps: event.total_steps,
-        node: event.node,
-        error: '',
-        started_at: at.toISOString()
-      }, 'state')
-      if (applied) await this.#d.events.append(event.job_id, {
-        type: 'processing', status: 'processing', progress: 0, step: 0, total_steps: event.total_steps, attempt: event.attempt, at: at.toISOString()
+      // 'state': a cancel may land between markStarted and here; then the cache is terminal and stays so.
+      await this.#d.writer.write({
+        event,
+        mode: 'state',
+        status: { job_id: event.job_id, status: 'processing', progress: 0, step: 0, total_steps: event.total_steps, node: event.node, error: '', started_at: at.toISOString() },
+        entry: { type: 'processing', status: 'processing', progress: 0, step: 0, total_steps: event.total_steps, attempt: event.attempt, at: at.toISOString() }
       })
       log.info({ attempt: event.attempt }, 'job started on worker')
       return
@@ -81,26 +84,6 @@ export class EventIngestor {
     await source.cancel(event.job_id, reason).catch((err: Error) => log.warn({ err: err.message }, 'cancel on worker failed'))
   }
 
-  async #progress (event: JobEvent): Promise<void> {
-    const live = await this.#d.cache.apply(event.job_id, {
-      progress: event.progress,
-      step: event.step,
-      total_steps: event.total_steps,
-      node: event.node
-    }, 'progress')
-    if (live) {
-      await this.#d.events.append(event.job_id, {
-        type: 'progress', status: 'processing', progress: event.progress, step: event.step, total_steps: event.total_steps, node: event.node, at: new Date(event.at_ms).toISOString()
-      })
-    }
-    const now = Date.now()
-    const last = this.#lastProgressWrite.get(event.job_id) ?? 0
-    if (now - last >= this.#d.progressDbIntervalMs) {
-      this.#lastProgressWrite.set(event.job_id, now)
-      await this.#d.store.saveProgress(event.job_id, event.progress, event.step || null, event.total_steps || null)
-    }
-  }
-
   async #finished (event: JobEvent, at: Date, source: EventSource, log: Logger): Promise<void> {
     this.#lastProgressWrite.delete(event.job_id)
     const row = await this.#d.store.find(event.job_id)
@@ -108,6 +91,7 @@ export class EventIngestor {
       log.warn('finished event for a job without a database row; output dropped')
       return
     }
+    if (row.status === 'finished') return this.#settle(event, row, log)
     if (row.status !== 'queued' && row.status !== 'processing') {
       log.info({ status: row.status }, 'late finished event ignored: the job is already terminal')
       return
@@ -125,21 +109,7 @@ export class EventIngestor {
       log.info('late finished event ignored: the job became terminal meanwhile')
       return
     }
-    const outputs = outputsView({ id: row.id, params: row.params, outputs: saved.map(o => ({ ...o, id: 0, jobId: row.id, createdAt: at })) })
-    await this.#d.cache.apply(event.job_id, {
-      job_id: event.job_id,
-      status: 'finished',
-      progress: 100,
-      ...(totalSteps ? { step: totalSteps, total_steps: totalSteps } : {}),
-      node: '',
-      error: '',
-      image_url: outputs[0]?.url ?? '',
-      outputs: JSON.stringify(outputs),
-      finished_at: at.toISOString()
-    }, 'force')
-    await this.#d.events.append(event.job_id, {
-      type: 'finished', status: 'finished', progress: 100, step: totalSteps, total_steps: totalSteps, image_url: outputs[0]?.url ?? '', outputs: JSON.stringify(outputs), at: at.toISOString()
-    })
+    await this.#d.writer.write(finishedWrite(event, { ...row, totalSteps, finishedAt: at, outputs: saved.map(o => ({ ...o, id: 0, jobId: row.id, createdAt: at })) }))
     this.#d.metrics.jobEnded(row.workflow, 'finished')
     log.info({ outputs: saved.length }, 'job finished')
   }
@@ -150,14 +120,64 @@ export class EventIngestor {
     const error = event.error || status
     const moved = await this.#d.store.end(event.job_id, status, at, error)
     if (!moved) {
+      const row = await this.#d.store.find(event.job_id)
+      if (row?.status === status) return this.#settle(event, row, log)
       log.info({ status }, 'late terminal event ignored: the job is already terminal')
       return
     }
-    await this.#d.cache.apply(event.job_id, {
-      job_id: event.job_id, status, error, node: '', finished_at: at.toISOString()
-    }, 'force')
-    await this.#d.events.append(event.job_id, { type: status, status, error, at: at.toISOString() })
-    this.#d.metrics.jobEnded(await this.#d.store.workflowOf(event.job_id) ?? 'unknown', status)
+    const written = await this.#d.writer.write(endedWrite(event, status, error, at))
+    // the hash has the workflow from the submit; the database only when the hash was lost
+    const workflow = written.outcome === 'written' && written.workflow !== '' ? written.workflow : await this.#d.store.workflowOf(event.job_id)
+    this.#d.metrics.jobEnded(workflow ?? 'unknown', status)
     log.info({ status, error }, `job ${status}`)
+  }
+
+  /**
+   * The database already holds the terminal state this event leads to: a replay after a gateway
+   * crash, or a retry after Redis failed, between the database write and the Redis write. Completes
+   * the Redis side from the row unless the hash already says so (e.g. the gateway's own cancel).
+   */
+  async #settle (event: JobEvent, row: JobWithOutputs, log: Logger): Promise<void> {
+    if (await this.#d.writer.status(event.job_id) === row.status) {
+      log.info({ status: row.status }, 'late terminal event ignored: the job is already terminal')
+      return
+    }
+    const at = row.finishedAt ?? new Date(event.at_ms)
+    await this.#d.writer.write(row.status === 'finished'
+      ? finishedWrite(event, row)
+      : endedWrite(event, row.status as 'failed' | 'cancelled', row.error ?? row.status, at))
+    log.info({ status: row.status }, 'terminal state completed in redis from the database')
+  }
+}
+
+function finishedWrite (event: JobEvent, row: JobWithOutputs): EventWrite {
+  const totalSteps = row.totalSteps || 0
+  const at = (row.finishedAt ?? new Date(event.at_ms)).toISOString()
+  const outputs = outputsView(row)
+  const imageUrl = outputs[0]?.url ?? ''
+  return {
+    event,
+    mode: 'force',
+    status: {
+      job_id: event.job_id,
+      status: 'finished',
+      progress: 100,
+      ...(totalSteps ? { step: totalSteps, total_steps: totalSteps } : {}),
+      node: '',
+      error: '',
+      image_url: imageUrl,
+      outputs: JSON.stringify(outputs),
+      finished_at: at
+    },
+    entry: { type: 'finished', status: 'finished', progress: 100, step: totalSteps, total_steps: totalSteps, image_url: imageUrl, outputs: JSON.stringify(outputs), at }
+  }
+}
+
+function endedWrite (event: JobEvent, status: 'failed' | 'cancelled', error: string, at: Date): EventWrite {
+  return {
+    event,
+    mode: 'force',
+    status: { job_id: event.job_id, status, error, node: '', finished_at: at.toISOString() },
+    entry: { type: status, status, error, at: at.toISOString() }
   }
 }

@@ -2,12 +2,30 @@ import * as grpc from '@grpc/grpc-js'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import { createWorkerClient, type JobEvent, type WorkerInfo, type WorkerServiceClient } from '@comfy-jobs/rpc'
 import type { EventIngestor, EventSource } from './event-ingestor.ts'
+import { EventBatch, type BatchContext } from './event-batch.ts'
 
 const RPC_DEADLINE_MS = 2000
 const BACKOFF_MIN_MS = 200
 const BACKOFF_MAX_MS = 3000
 /** How often GetInfo is asked again: readiness and the model lists change while the stream is up. */
 const INFO_REFRESH_MS = 2000
+/** Most events made durable (and acked) together. */
+const MAX_BATCH = 500
+/** Batches under way at once: later ones go on while an earlier one waits on a slow job (an output download). */
+const MAX_IN_FLIGHT = 4
+
+type EventCall = grpc.ClientDuplexStream<any, JobEvent>
+
+/** A batch under way; acks go out in batch order, each once it and every earlier batch are durable. */
+interface InFlight {
+  call: EventCall
+  epoch: string
+  /** the highest seq taken, duplicates included */
+  seq: number
+  /** null while running; then whether it became durable */
+  durable: boolean | null
+  done: Promise<unknown>
+}
 
 function sleep (ms: number, signal: AbortSignal): Promise<void> {
   return new Promise(resolve => {
@@ -18,9 +36,10 @@ function sleep (ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * The gateway's end of one worker's event stream. Applies events strictly in order, acks each once it
- * is durable, and reconnects with backoff, telling the worker the last seq it made durable so the
- * worker replays the rest.
+ * The gateway's end of one worker's event stream. Events that have arrived are taken in batches (as
+ * many as have arrived, up to MAX_BATCH: a batch never waits to fill), made durable in order per job,
+ * and acked with the batch's highest seq once it and every earlier batch are durable. Reconnects with backoff, telling the worker the last seq it
+ * made durable so the worker replays the rest.
  */
 export class WorkerLink implements EventSource {
   readonly address: string
@@ -29,8 +48,15 @@ export class WorkerLink implements EventSource {
   readonly #log: Logger
   readonly #gatewayId: string
   #abort = new AbortController()
-  #call: grpc.ClientDuplexStream<any, JobEvent> | null = null
-  #chain: Promise<void> = Promise.resolve()
+  #call: EventCall | null = null
+  /** arrived, not yet taken into a batch; each with the stream it came on (acks go back on it) */
+  #arrived: Array<{ event: JobEvent, call: EventCall }> = []
+  #draining: Promise<void> | null = null
+  #inFlight: InFlight[] = []
+  #gaveUp = false
+  /** per job, its latest lane still running: the job's next events start after it */
+  readonly #tails = new Map<string, Promise<boolean>>()
+  readonly #batchContext: BatchContext
   #epoch = ''
   #durableSeq = 0
   #running = false
@@ -46,6 +72,13 @@ export class WorkerLink implements EventSource {
     this.#ingestor = ingestor
     this.#gatewayId = gatewayId
     this.#log = logger.child({ component: 'worker-link', worker: address })
+    this.#batchContext = {
+      ingestor,
+      source: this,
+      log: this.#log,
+      running: () => this.#running,
+      sleep: ms => sleep(ms, this.#abort.signal)
+    }
   }
 
   start (): void {
@@ -69,7 +102,8 @@ export class WorkerLink implements EventSource {
     if (this.#infoTimer !== null) clearInterval(this.#infoTimer)
     this.#abort.abort()
     this.#call?.cancel()
-    await this.#chain
+    await this.#idle()
+    this.#arrived = [] // not durable, not acked: the worker sends them again to whoever connects next
     this.#client.close()
   }
 
@@ -99,7 +133,8 @@ export class WorkerLink implements EventSource {
 
   /** One stream session; resolves or rejects when the stream ends. */
   async #stream (onFirstEvent: () => void): Promise<void> {
-    await this.#chain // events of the previous session finish before we say where we left off
+    await this.#idle() // events of the previous session finish before we say where we left off
+    this.#gaveUp = false
     const call = this.#client.StreamEvents()
     this.#call = call
     call.write({ hello: { gateway_id: this.#gatewayId, epoch: this.#epoch, acked_seq: this.#durableSeq } })
@@ -111,41 +146,68 @@ export class WorkerLink implements EventSource {
       call.on('data', (event: JobEvent) => {
         if (!opened) { opened = true; this.connected = true }
         onFirstEvent()
-        this.#chain = this.#chain.then(() => this.#handle(event, call))
+        this.#arrived.push({ event, call })
+        this.#kick()
       })
       call.on('error', reject)
       call.on('end', () => resolve())
     })
   }
 
-  async #handle (event: JobEvent, call: grpc.ClientDuplexStream<any, JobEvent>): Promise<void> {
-    const duplicate = event.epoch === this.#epoch && event.seq <= this.#durableSeq
-    if (!duplicate) {
-      if (event.epoch !== this.#epoch) {
-        if (this.#epoch) this.#log.info({ old: this.#epoch, epoch: event.epoch }, 'worker restarted (new epoch)')
-        this.#epoch = event.epoch
-        this.#durableSeq = 0
-      }
-      await this.#applyUntilDurable(event)
-      this.#durableSeq = event.seq
-    }
-    if (!call.destroyed && call.writable) call.write({ ack: { epoch: event.epoch, seq: event.seq } })
+  async #idle (): Promise<void> {
+    while (this.#draining !== null) await this.#draining
   }
 
-  /** A store being down must not skip an event: retry it until it is durable or the link stops. */
-  async #applyUntilDurable (event: JobEvent): Promise<void> {
-    let backoff = BACKOFF_MIN_MS
-    for (;;) {
-      try {
-        await this.#ingestor.apply(event, this)
-        return
-      } catch (err) {
-        this.#log.warn({ job_id: event.job_id, seq: event.seq, kind: event.kind, err: (err as Error).message }, 'event not yet durable; retrying')
-        if (!this.#running) throw err
-        await sleep(backoff, this.#abort.signal)
-        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
+  /** Starts the drain loop unless it runs; in the next turn, so events arriving together share a batch. */
+  #kick (): void {
+    if (this.#draining !== null || !this.#running) return
+    this.#draining = new Promise<void>(resolve => setImmediate(resolve))
+      .then(() => this.#drain())
+      .catch((err: Error) => this.#log.error({ err: err.message }, 'event drain failed'))
+      .finally(() => {
+        this.#draining = null
+        if (this.#arrived.length > 0) this.#kick()
+      })
+  }
+
+  /** Takes arrived events into batches, up to MAX_IN_FLIGHT at once; returns when all have settled. */
+  async #drain (): Promise<void> {
+    while (this.#running && this.#arrived.length > 0) {
+      const { events, call } = this.#take()
+      const { epoch } = events[0]
+      const fresh = events.filter(e => !(e.epoch === this.#epoch && e.seq <= this.#durableSeq))
+      if (fresh.length > 0 && epoch !== this.#epoch) {
+        // only at a session's first batch: a session has one epoch, and the previous one has drained
+        if (this.#epoch) this.#log.info({ old: this.#epoch, epoch }, 'worker restarted (new epoch)')
+        this.#epoch = epoch
+        this.#durableSeq = 0
       }
+      const entry: InFlight = { call, epoch, seq: events[events.length - 1].seq, durable: null, done: Promise.resolve() }
+      const durable = fresh.length > 0 ? new EventBatch(fresh).run(this.#batchContext, this.#tails) : Promise.resolve(true)
+      entry.done = durable.then(ok => { entry.durable = ok; this.#ackInOrder() })
+      this.#inFlight.push(entry)
+      if (this.#inFlight.length >= MAX_IN_FLIGHT) await this.#inFlight[0].done
     }
+    while (this.#inFlight.length > 0) await this.#inFlight[0].done
+  }
+
+  #ackInOrder (): void {
+    while (this.#inFlight.length > 0 && this.#inFlight[0].durable !== null) {
+      const { call, epoch, seq, durable } = this.#inFlight.shift()!
+      // a batch given up (the link stops) is not durable, so no later one may be acked either
+      if (!durable) this.#gaveUp = true
+      if (this.#gaveUp) continue
+      this.#durableSeq = seq
+      if (!call.destroyed && call.writable) call.write({ ack: { epoch, seq } })
+    }
+  }
+
+  /** The arrived events up to MAX_BATCH that share the first one's stream and epoch. */
+  #take (): { events: JobEvent[], call: EventCall } {
+    const { call, event: first } = this.#arrived[0]
+    let n = 1
+    while (n < this.#arrived.length && n < MAX_BATCH && this.#arrived[n].call === call && this.#arrived[n].event.epoch === first.epoch) n++
+    return { events: this.#arrived.splice(0, n).map(a => a.event), call }
   }
 
   getInfo (): Promise<WorkerInfo> {

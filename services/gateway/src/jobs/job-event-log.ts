@@ -19,7 +19,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[3], ARGV[4 + 1] .. ' ' .. seq)
 return seq`
 
-const MAX_EVENTS_PER_JOB = 2000
+export const MAX_EVENTS_PER_JOB = 2000
 
 /**
  * Every Redis operation on a job's event history: append (with a per-job gap-free seq and a wake-up

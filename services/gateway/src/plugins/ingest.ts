@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { EventIngestor } from '../ingest/event-ingestor.ts'
 import { OutputStore } from '../ingest/output-store.ts'
 import { WorkerPool } from '../ingest/worker-pool.ts'
+import { EventWriter } from '../ingest/event-writer.ts'
 import { JobStore } from '../jobs/job-store.ts'
 import { JobEventLog } from '../jobs/job-event-log.ts'
 import { JobEventHub } from '../jobs/job-event-hub.ts'
@@ -26,9 +27,8 @@ export default fp(async (app) => {
   const hub = new JobEventHub(app.redis, app.log.child({ component: 'event-hub' }))
   const ingestor = new EventIngestor({
     store,
-    cache: app.statusCache,
+    writer: new EventWriter(app.redis, app.config.statusTtlSeconds),
     outputs,
-    events,
     logger: app.log.child({ component: 'ingest' }),
     metrics: app.metrics,
     progressDbIntervalMs
