@@ -3,6 +3,7 @@
 // Reports throughput, latency and gateway CPU per request for each.
 //   npm run bench:ab -- <other checkout> [submit|status-redis|status-db] [connections] [rounds] [round ms]
 // The other checkout needs its dependencies installed and its Prisma client generated.
+// AB_OTHER_NODE_ARGS="--max-semi-space-size=64" gives the other gateway extra Node.js flags (same code, other flags).
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import { Redis } from 'ioredis'
@@ -40,7 +41,8 @@ const sys = await TestSystem.start({ teardown: fn => cleanups.push(fn) }, {
 try {
   await sys.workers[0].kill('SIGKILL')
   const port = await freePort()
-  const other = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/src/server.ts'], {
+  const otherNodeArgs = (process.env.AB_OTHER_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const other = spawn(process.execPath, [...otherNodeArgs, '--import', 'tsx', 'services/gateway/src/server.ts'], {
     cwd: resolve(otherDir),
     env: { ...process.env, ...sys.gatewayEnv({ PORT: String(port), GATEWAY_GRPC_PORT: String(await freePort()) }) },
     stdio: ['ignore', 'ignore', 'inherit']
@@ -51,7 +53,7 @@ try {
 
   const sides = [
     { name: 'this checkout', pid: sys.gateway!.child.pid!, http: new HttpClient(sys.baseUrl, connections) },
-    { name: resolve(otherDir), pid: other.pid!, http: new HttpClient(otherUrl, connections) }
+    { name: `${resolve(otherDir)}${otherNodeArgs.length ? ` (${otherNodeArgs.join(' ')})` : ''}`, pid: other.pid!, http: new HttpClient(otherUrl, connections) }
   ]
   const ids: string[] = []
   if (kind !== 'submit') {

@@ -75,7 +75,7 @@ function ingestSection (g: IngestResult): string[] {
 
 function endToEndSection (d: EndToEndResult): string[] {
   return ['## End to end', '',
-    `${d.jobs} jobs submitted at 16 connections, 1 worker: ${d.finished} finished in ${d.seconds.toFixed(2)} s (first created → last finished) = **${d.perSecond.toFixed(1)} jobs/s**; slowest queue wait (started_at − created_at) ${n0(d.slowestQueueWaitMs)} ms.`, '']
+    `${d.jobs} jobs submitted at 16 connections, ${d.workers} worker${d.workers > 1 ? 's' : ''} (one job at a time each, 2 steps of 0 ms, a 1024×1024 PNG per job): ${d.finished} finished in ${d.seconds.toFixed(2)} s (first created → last finished) = **${d.perSecond.toFixed(1)} jobs/s**; slowest queue wait (started_at − created_at) ${n0(d.slowestQueueWaitMs)} ms.`, '']
 }
 
 function targetsSection (r: BenchResults): string[] {

@@ -1,8 +1,9 @@
-import type { TestSystem } from '../../test/helpers/system.ts'
+import { TestSystem } from '../../test/helpers/system.ts'
 import { HttpClient } from '../http-client.ts'
 
 export interface EndToEndResult {
   jobs: number
+  workers: number
   finished: number
   seconds: number
   perSecond: number
@@ -22,27 +23,43 @@ export async function waitUntilEnded (sys: TestSystem, ids: string[], timeoutMs:
   }
 }
 
-/** N jobs submitted at 16 connections, then through the worker to finished; times from the rows. */
-export async function benchEndToEnd (sys: TestSystem, jobs: number): Promise<EndToEndResult> {
-  const http = new HttpClient(sys.baseUrl, 16)
-  const ids: string[] = []
+/**
+ * N jobs submitted at 16 connections into a system of its own with `workers` workers (built-in engine,
+ * 2 steps of 0 ms, one job at a time each, as a GPU would), then through to finished; times from the rows.
+ */
+export async function benchEndToEnd (jobs: number, workers: number): Promise<EndToEndResult> {
+  const cleanups: Array<() => unknown> = []
   try {
-    let next = 0
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (next < jobs) {
-        const i = next++
-        ids.push((await http.post('/api/generate', { prompt: `e2e ${i}`, seed: 1 })).job_id)
-      }
-    }))
+    const sys = await TestSystem.start({ teardown: fn => cleanups.push(fn) }, {
+      name: 'bench-e2e',
+      workers,
+      logLevel: 'warn',
+      workerEnv: { BUILTIN_STEPS: '2', BUILTIN_STEP_MS: '0' },
+      gatewayEnv: { SUBMIT_RATE_LIMIT_PER_MINUTE: '0', PROGRESS_DB_INTERVAL_MS: '1000' }
+    })
+    await sys.waitForWorkersConnected()
+    const http = new HttpClient(sys.baseUrl, 16)
+    const ids: string[] = []
+    try {
+      let next = 0
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        while (next < jobs) {
+          const i = next++
+          ids.push((await http.post('/api/generate', { prompt: `e2e ${i}`, seed: i })).job_id)
+        }
+      }))
+    } finally {
+      await http.close()
+    }
+    await waitUntilEnded(sys, ids, Math.max(180_000, jobs * 200))
+    const [rows] = await sys.db.pool.query(`
+      SELECT SUM(status = 'finished') AS finished,
+             TIMESTAMPDIFF(MICROSECOND, MIN(created_at), MAX(finished_at)) / 1e6 AS seconds,
+             MAX(TIMESTAMPDIFF(MICROSECOND, created_at, started_at)) / 1e3 AS wait_ms
+      FROM jobs WHERE id IN (?)`, [ids]) as any
+    const seconds = Number(rows[0].seconds)
+    return { jobs, workers, finished: Number(rows[0].finished), seconds, perSecond: Number(rows[0].finished) / seconds, slowestQueueWaitMs: Number(rows[0].wait_ms) }
   } finally {
-    await http.close()
+    for (const fn of cleanups.reverse()) await fn()
   }
-  await waitUntilEnded(sys, ids, 180_000)
-  const [rows] = await sys.db.pool.query(`
-    SELECT SUM(status = 'finished') AS finished,
-           TIMESTAMPDIFF(MICROSECOND, MIN(created_at), MAX(finished_at)) / 1e6 AS seconds,
-           MAX(TIMESTAMPDIFF(MICROSECOND, created_at, started_at)) / 1e3 AS wait_ms
-    FROM jobs WHERE id IN (?)`, [ids]) as any
-  const seconds = Number(rows[0].seconds)
-  return { jobs, finished: Number(rows[0].finished), seconds, perSecond: Number(rows[0].finished) / seconds, slowestQueueWaitMs: Number(rows[0].wait_ms) }
 }
