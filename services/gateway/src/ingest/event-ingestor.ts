@@ -1,3 +1,4 @@
+import { status as GrpcStatus } from '@grpc/grpc-js'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { JobEvent } from '@comfy-jobs/rpc'
 import type { JobParams } from '@comfy-jobs/contracts'
@@ -98,10 +99,19 @@ export class EventIngestor {
     }
     const batch = (row.params as unknown as JobParams).batch_size ?? event.outputs.length
     const saved: NewOutput[] = []
-    for (const file of event.outputs) {
-      const filename = this.#d.outputs.filename(event.job_id, file.index, batch)
-      await this.#d.outputs.save(filename, source.fetchOutput(event.job_id, file.name), { bytes: file.bytes, sha256: file.sha256 })
-      saved.push({ index: file.index, filename, mime: file.mime, width: file.width, height: file.height, bytes: file.bytes, sha256: file.sha256 })
+    try {
+      for (const file of event.outputs) {
+        const filename = this.#d.outputs.filename(event.job_id, file.index, batch)
+        await this.#d.outputs.save(filename, source.fetchOutput(event.job_id, file.name), { bytes: file.bytes, sha256: file.sha256 })
+        saved.push({ index: file.index, filename, mime: file.mime, width: file.width, height: file.height, bytes: file.bytes, sha256: file.sha256 })
+      }
+    } catch (err) {
+      // Retrying cannot help: the worker that ran the job is gone (a restarted worker holds no outputs
+      // of its previous life), and waiting for it would hold up this link forever. The queue entry was
+      // never completed (that waits for our ack), so the queue runs the job again.
+      if ((err as { code?: number }).code !== GrpcStatus.NOT_FOUND) throw err
+      log.warn({ err: (err as Error).message }, 'the worker no longer holds the output; the job is left to the queue, which runs it again')
+      return
     }
     const totalSteps = event.total_steps || row.totalSteps || 0
     const moved = await this.#d.store.finish(event.job_id, at, saved, totalSteps || null)
