@@ -52,12 +52,14 @@ try {
     if (due > Date.now()) await sleep(due - Date.now())
     if (Date.now() >= nextReport) { line(`${Math.round((Date.now() - began) / 1000)} s`, rss()); nextReport += 60_000 }
   }
-  await sleep(500)
-  await waitUntilEnded(sys, ids, 120_000)
-  const end = rss()
-  line('end', end)
+  const loaded = rss()
+  line('end', loaded)
   const pct = (a: number, b: number) => `${((b - a) / a * 100).toFixed(1)} %`
-  console.log(`${ids.length} jobs accepted (${refused} refused) over ${SECONDS} s at ${RATE}/s; RSS change: gateway ${pct(start.gateway, end.gateway)}, worker ${pct(start.worker, end.worker)}`)
+  console.log(`${ids.length} jobs accepted (${refused} refused) over ${SECONDS} s at ${RATE}/s; RSS change start → end of the load: gateway ${pct(start.gateway, loaded.gateway)}, worker ${pct(start.worker, loaded.worker)}`)
+  // a backlog left by a worker slower than RATE is drained (and its memory seen) before stopping
+  await sleep(500)
+  const drained = await waitUntilEnded(sys, ids, 600_000).then(() => true, (err: Error) => { console.log(`not drained: ${err.message}`); return false })
+  if (drained) line('drained', rss())
 } finally {
   await http.close()
   for (const fn of cleanups.reverse()) await fn()
