@@ -13,6 +13,8 @@ export class CallEndedError extends Error {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1 // longer timers fire at once; such a deadline is as good as none
+/** a cancel this close to the deadline is the deadline (see onCancelled) */
+const DEADLINE_SLACK_MS = 1000
 
 export interface CallSignal {
   signal: AbortSignal
@@ -31,8 +33,10 @@ export function callSignal (call: ServerCall): CallSignal {
   const abort = (why: CallEndedError['why']) => { if (!controller.signal.aborted) controller.abort(new CallEndedError(why)) }
   const deadline = call.getDeadline()
   const deadlineAt = deadline instanceof Date ? deadline.getTime() : deadline
-  // grpc-js ends a call at its deadline itself and then reports it as cancelled
-  const onCancelled = () => abort(Date.now() >= deadlineAt ? 'deadline' : 'cancelled')
+  // A call ended at its deadline reaches us as 'cancelled': from grpc-js's own timer, or as the
+  // client's cancel at its deadline. The client's clock started before ours (ours starts when the
+  // headers are read, later under load), so its cancel can arrive before our deadline.
+  const onCancelled = () => abort(Date.now() >= deadlineAt - DEADLINE_SLACK_MS ? 'deadline' : 'cancelled')
   call.on('cancelled', onCancelled)
   const ms = deadlineAt - Date.now()
   let timer: NodeJS.Timeout | undefined

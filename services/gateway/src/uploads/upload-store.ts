@@ -73,6 +73,8 @@ export class UploadStore {
     } catch (err) {
       out.destroy()
       file.resume() // drain the rest of the request so the client gets the answer
+      // the file is opened asynchronously: removed before the open completes, it would reappear
+      if (!out.closed) await once(out, 'close')
       await rm(tmp, { force: true })
       throw err
     }
