@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis'
 import type { JobEvent } from '@comfy-jobs/rpc'
 import { EVENTS_CHANNEL, eventsStreamKey, statusKey } from '@comfy-jobs/contracts'
-import type { ApplyMode } from '../jobs/status-cache.ts'
+import { REFUSED_BY_STATUS_RULES, type ApplyMode } from '../jobs/status-cache.ts'
 import { MAX_EVENTS_PER_JOB } from '../jobs/job-event-log.ts'
 
 /**
- * One worker event into Redis in one step: the status hash (same rules as StatusCache.apply), the
+ * One worker event into Redis in one step: the status hash (StatusCache's rules), the
  * job's event stream and the wake-up. Each stream entry carries `src` = the worker's `epoch:seq`, so
  * an event that is delivered again (replay after a gateway crash, retry after a lost reply) finds
  * itself as the newest entry and is skipped: nothing is written twice and progress never steps back.
@@ -27,8 +27,7 @@ if #last > 0 then
   seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1
 end
 local cur = redis.call('HGET', KEYS[1], 'status')
-if mode == 'progress' and cur ~= 'processing' then return {0} end
-if mode ~= 'force' and (cur == 'finished' or cur == 'failed' or cur == 'cancelled') then return {0} end
+if ${REFUSED_BY_STATUS_RULES} then return {0} end
 redis.call('HSET', KEYS[1], unpack(ARGV, 8, 7 + nstatus))
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'seq', seq, 'src', epoch .. ':' .. ARGV[4], unpack(ARGV, 8 + nstatus))
@@ -62,14 +61,11 @@ local written, newest = 0, 0
 for i = 7, #ARGV, 6 do
   if tonumber(ARGV[i]) > done then
     seq = seq + 1
-    local node = ARGV[i + 4]
-    if node == '' then
-      redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-0', 'seq', seq, 'src', epoch .. ':' .. ARGV[i], 'job_id', jobId, 'type', 'progress', 'status', 'processing',
-        'progress', ARGV[i + 1], 'step', ARGV[i + 2], 'total_steps', ARGV[i + 3], 'at', ARGV[i + 5])
-    else
-      redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-0', 'seq', seq, 'src', epoch .. ':' .. ARGV[i], 'job_id', jobId, 'type', 'progress', 'status', 'processing',
-        'progress', ARGV[i + 1], 'step', ARGV[i + 2], 'total_steps', ARGV[i + 3], 'node', node, 'at', ARGV[i + 5])
-    end
+    local fields = {'seq', seq, 'src', epoch .. ':' .. ARGV[i], 'job_id', jobId, 'type', 'progress', 'status', 'processing',
+      'progress', ARGV[i + 1], 'step', ARGV[i + 2], 'total_steps', ARGV[i + 3]}
+    if ARGV[i + 4] ~= '' then fields[#fields + 1] = 'node'; fields[#fields + 1] = ARGV[i + 4] end
+    fields[#fields + 1] = 'at'; fields[#fields + 1] = ARGV[i + 5]
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-0', unpack(fields))
     written, newest = written + 1, i
   end
 end

@@ -1,12 +1,17 @@
 import type { Redis, ChainableCommander } from 'ioredis'
 import { statusKey, type QueuedJob } from '@comfy-jobs/contracts'
 
+/**
+ * The hash's rules as a Lua condition over `cur` (the hash's status) and `mode` (an ApplyMode): true
+ * when the write is refused. Every script that writes the hash uses this one text.
+ */
+export const REFUSED_BY_STATUS_RULES = "(mode == 'progress' and cur ~= 'processing') or (mode ~= 'force' and (cur == 'finished' or cur == 'failed' or cur == 'cancelled'))"
+
 /** Writes fields unless the job is already terminal in the cache (terminal states are sticky). */
 const APPLY_SCRIPT = `
 local cur = redis.call('HGET', KEYS[1], 'status')
 local mode = ARGV[2]
-if mode == 'progress' and cur ~= 'processing' then return 0 end
-if mode ~= 'force' and (cur == 'finished' or cur == 'failed' or cur == 'cancelled') then return 0 end
+if ${REFUSED_BY_STATUS_RULES} then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1`
