@@ -4,6 +4,10 @@
 //   npm run bench:ab -- <other checkout> [submit|status-redis|status-db] [connections] [rounds] [round ms]
 // The other checkout needs its dependencies installed and its Prisma client generated.
 // AB_OTHER_NODE_ARGS="--max-semi-space-size=64" gives the other gateway extra Node.js flags (same code, other flags).
+// AB_OTHER_ENV="SUBMIT_GROUP_MAX=1 …" gives it extra environment (same code, other settings).
+// AB_COMPILED=this|other|both runs that side's gateway compiled (its dist/, `npm run build` first), as
+// `npm start` does; by default both run their sources through tsx. `npm run bench:ab -- . submit 16`
+// with AB_COMPILED=other compares the two runtimes of this checkout.
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import { Redis } from 'ioredis'
@@ -32,19 +36,25 @@ async function waitForHealth (baseUrl: string): Promise<void> {
   throw new Error(`gateway at ${baseUrl} did not answer within 30 s`)
 }
 
+const compiled = process.env.AB_COMPILED ?? ''
+if (!['', 'this', 'other', 'both'].includes(compiled)) throw new Error(`AB_COMPILED: expected this, other or both, got ${JSON.stringify(compiled)}`)
+const otherEnv = Object.fromEntries((process.env.AB_OTHER_ENV ?? '').split(' ').filter(Boolean).map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
 const cleanups: Array<() => unknown> = []
 const sys = await TestSystem.start({ teardown: fn => cleanups.push(fn) }, {
   name: 'ab',
   logLevel: 'warn',
+  compiled: compiled === 'this' || compiled === 'both',
   gatewayEnv: { SUBMIT_RATE_LIMIT_PER_MINUTE: '0', DB_POOL_SIZE: '16' }
 })
 try {
   await sys.workers[0].kill('SIGKILL')
   const port = await freePort()
   const otherNodeArgs = (process.env.AB_OTHER_NODE_ARGS ?? '').split(' ').filter(Boolean)
-  const other = spawn(process.execPath, [...otherNodeArgs, '--import', 'tsx', 'services/gateway/src/server.ts'], {
+  const otherCompiled = compiled === 'other' || compiled === 'both'
+  const entry = otherCompiled ? ['--conditions=comfy-jobs-compiled', 'services/gateway/dist/server.js'] : ['--import', 'tsx', 'services/gateway/src/server.ts']
+  const other = spawn(process.execPath, [...otherNodeArgs, ...entry], {
     cwd: resolve(otherDir),
-    env: { ...process.env, ...sys.gatewayEnv({ PORT: String(port), GATEWAY_GRPC_PORT: String(await freePort()) }) },
+    env: { ...process.env, ...sys.gatewayEnv({ PORT: String(port), GATEWAY_GRPC_PORT: String(await freePort()), ...otherEnv }) },
     stdio: ['ignore', 'ignore', 'inherit']
   })
   cleanups.push(() => other.kill('SIGKILL'))
@@ -52,8 +62,8 @@ try {
   await waitForHealth(otherUrl)
 
   const sides = [
-    { name: 'this checkout', pid: sys.gateway!.child.pid!, http: new HttpClient(sys.baseUrl, connections) },
-    { name: `${resolve(otherDir)}${otherNodeArgs.length ? ` (${otherNodeArgs.join(' ')})` : ''}`, pid: other.pid!, http: new HttpClient(otherUrl, connections) }
+    { name: `this checkout${compiled === 'this' || compiled === 'both' ? ' (compiled)' : ''}`, pid: sys.gateway!.child.pid!, http: new HttpClient(sys.baseUrl, connections) },
+    { name: `${resolve(otherDir)}${otherCompiled ? ' (compiled)' : ''}${otherNodeArgs.length ? ` (${otherNodeArgs.join(' ')})` : ''}${process.env.AB_OTHER_ENV ? ` (${process.env.AB_OTHER_ENV})` : ''}`, pid: other.pid!, http: new HttpClient(otherUrl, connections) }
   ]
   const ids: string[] = []
   if (kind !== 'submit') {

@@ -2,6 +2,7 @@
 // stops it gracefully (the profile is written at exit) and prints self time by package and the top
 // functions.
 //   npm run bench:profile -- submit|status-redis|status-db [seconds=8] [connections=64]
+//   (BENCH_RUNTIME=compiled profiles the compiled gateway, `npm run build` first: no tsx in the profile)
 import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,7 +21,10 @@ interface ProfileNode {
   callFrame: { functionName: string, url: string, lineNumber: number }
   children?: number[]
 }
-interface CpuProfile { nodes: ProfileNode[], samples: number[], timeDeltas: number[] }
+interface CpuProfile { nodes: ProfileNode[], startTime: number, samples: number[], timeDeltas: number[] }
+
+/** Now on the clock V8 stamps profiles with (CLOCK_MONOTONIC, shared by every process), in µs. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n)
 
 /** The package a script belongs to: `pkg` from node_modules, `ours:<dir>` for the repo, `node:` internals. */
 function owner (url: string, fn: string): string {
@@ -36,10 +40,16 @@ function owner (url: string, fn: string): string {
   return url.replace(/^file:\/\//, '')
 }
 
-export function summarise (profile: CpuProfile, top = 25): string {
+/** Self time by package and function; with `window` (µs, monotonic), only the samples taken in it (start-up left out). */
+export function summarise (profile: CpuProfile, top = 25, window?: { from: number, to: number }): string {
   const byId = new Map(profile.nodes.map(n => [n.id, n]))
   const self = new Map<number, number>()
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  let at = profile.startTime
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0
+    if (window && (at < window.from || at > window.to)) return
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  })
   let total = 0
   const byOwner = new Map<string, number>()
   const byFn = new Map<string, number>()
@@ -72,6 +82,7 @@ const cleanups: Array<() => unknown> = []
 const sys = await TestSystem.start({ teardown: fn => cleanups.push(fn) }, {
   name: 'profile',
   logLevel: 'warn',
+  compiled: process.env.BENCH_RUNTIME === 'compiled',
   gatewayEnv: { SUBMIT_RATE_LIMIT_PER_MINUTE: '0', DB_POOL_SIZE: '16' },
   gatewayNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`]
 })
@@ -92,7 +103,9 @@ try {
     : async (i: number) => { await http.get(`/api/status/${ids[i % ids.length]}`) }
   const pid = sys.gateway!.child.pid!
   const cpuBefore = cpuMs(pid)
+  const from = monotonicUs()
   const r = await runRound(connections, seconds * 1000, op)
+  const to = monotonicUs()
   const cpuPerOp = (cpuMs(pid) - cpuBefore) / r.ops
   console.log(`${kind} at ${connections} connections: ${Math.round(r.perSecond)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}; gateway CPU ${cpuPerOp.toFixed(3)} ms per request`)
   await http.close()
@@ -101,8 +114,8 @@ try {
   const files = await Promise.all((await readdir(dir)).filter(f => f.endsWith('.cpuprofile')).map(async f => ({ f, size: (await stat(join(dir, f))).size })))
   const file = files.sort((a, b) => b.size - a.size)[0]?.f
   if (!file) throw new Error(`no .cpuprofile written in ${dir}`)
-  console.log(`profile: ${join(dir, file)} (open in Chrome DevTools)\n`)
-  console.log(summarise(JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile))
+  console.log(`profile: ${join(dir, file)} (open in Chrome DevTools); below, only the samples taken under load\n`)
+  console.log(summarise(JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile, 25, { from, to }))
 } finally {
   for (const fn of cleanups.reverse()) await fn()
 }

@@ -1,7 +1,9 @@
 // The benchmark: the real system (gateway + 1 worker, built-in engine) against floors measured in
 // the same run. Writes bench/results/latest.json and latest.md.
 //   npm run bench    (env: BENCH_ROUNDS=3, BENCH_ROUND_MS=2500, BENCH_E2E_JOBS=2000, BENCH_E2E_WORKERS=4,
-//                     BENCH_DRAIN_STEPS=1000, BENCH_ONLY=submit,status,events,e2e)
+//                     BENCH_DRAIN_STEPS=1000, BENCH_ONLY=submit,status,events,e2e,
+//                     BENCH_RUNTIME=compiled|tsx: the gateway and worker as `npm start` runs them
+//                     (compiled, built first; the default) or from the sources through tsx)
 import { cpus, loadavg } from 'node:os'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
@@ -9,6 +11,7 @@ import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { statusKey, eventsStreamKey } from '@comfy-jobs/contracts'
 import { TestSystem } from '../test/helpers/system.ts'
+import { benchWebhooks } from './scenarios/webhooks.ts'
 import { benchSubmit, benchTransactionOverhead } from './scenarios/submit.ts'
 import { benchStatus } from './scenarios/status.ts'
 import { benchEvents } from './scenarios/events.ts'
@@ -30,7 +33,8 @@ const e2eJobs = positiveInt('BENCH_E2E_JOBS', 2000)
 const e2eWorkers = positiveInt('BENCH_E2E_WORKERS', 4)
 /** events phase: steps per job of the backlog drains (8 jobs per worker, so 8 × (steps + 2) events each) */
 const drainSteps = positiveInt('BENCH_DRAIN_STEPS', 1000)
-const PHASES = ['submit', 'status', 'events', 'e2e'] as const
+const PHASES = ['submit', 'status', 'events', 'e2e', 'webhooks'] as const
+const webhookJobs = positiveInt('BENCH_WEBHOOK_JOBS', 300)
 type Phase = typeof PHASES[number]
 /** BENCH_ONLY=status,events runs only those phases (the table then leaves the others out). */
 const only = new Set<Phase>((process.env.BENCH_ONLY ?? PHASES.join(',')).split(',').map(p => {
@@ -38,6 +42,9 @@ const only = new Set<Phase>((process.env.BENCH_ONLY ?? PHASES.join(',')).split('
   return p as Phase
 }))
 const LOG_LEVEL = 'warn'
+const RUNTIME = process.env.BENCH_RUNTIME ?? 'compiled'
+if (RUNTIME !== 'compiled' && RUNTIME !== 'tsx') throw new Error(`BENCH_RUNTIME: expected compiled or tsx, got ${JSON.stringify(RUNTIME)}`)
+const SUBMIT_CONCURRENCIES = [1, 16, 64, 256]
 const DB_POOL_SIZE = 16
 const RESULTS = fileURLToPath(new URL('results/', import.meta.url))
 
@@ -82,14 +89,23 @@ async function seedJobs (sys: TestSystem, n: number): Promise<void> {
   }
 }
 
+if (RUNTIME === 'compiled') {
+  // @ts-expect-error: a plain .mjs script without types
+  const { build } = await import('../scripts/build.mjs')
+  build()
+}
+
 const cleanups: Array<() => unknown> = []
 const loadAverageBefore = loadavg()[0]
-say(`starting gateway + 1 worker (LOG_LEVEL=${LOG_LEVEL} for both, so logging is not what is measured); ${plan.rounds} interleaved rounds of ${plan.roundMs} ms per scenario`)
+say(`starting gateway + 1 worker (${RUNTIME}; LOG_LEVEL=${LOG_LEVEL} for both, so logging is not what is measured); ${plan.rounds} interleaved rounds of ${plan.roundMs} ms per scenario`)
 const sys = await TestSystem.start({ teardown: fn => cleanups.push(fn) }, {
   name: 'bench',
   logLevel: LOG_LEVEL,
+  compiled: RUNTIME === 'compiled',
   workerEnv: { BUILTIN_STEPS: '2', BUILTIN_STEP_MS: '0' },
-  gatewayEnv: { SUBMIT_RATE_LIMIT_PER_MINUTE: '0', DB_POOL_SIZE: String(DB_POOL_SIZE), PROGRESS_DB_INTERVAL_MS: '1000' }
+  // no worker consumes during submit, so every accepted job stays queued: a fast run passes the
+  // default MAX_QUEUE_DEPTH (10,000) and measures QUEUE_FULL answers instead of submits
+  gatewayEnv: { SUBMIT_RATE_LIMIT_PER_MINUTE: '0', DB_POOL_SIZE: String(DB_POOL_SIZE), PROGRESS_DB_INTERVAL_MS: '1000', MAX_QUEUE_DEPTH: '0' }
 })
 try {
   // nothing consumes the queue while submit and status are measured: the worker would take CPU from them
@@ -98,8 +114,8 @@ try {
   let submit: BenchResults['submit']
   let transactionOverhead: BenchResults['transactionOverhead']
   if (only.has('submit')) {
-    say('submit at 1, 16, 64 connections vs the mysql2 + BullMQ floor')
-    submit = await benchSubmit(sys, plan, [1, 16, 64], DB_POOL_SIZE)
+    say(`submit at ${SUBMIT_CONCURRENCIES.join(', ')} connections vs the mysql2 + BullMQ floor`)
+    submit = await benchSubmit(sys, plan, SUBMIT_CONCURRENCIES, DB_POOL_SIZE)
     say('seed metric: transactional vs plain submit steps')
     transactionOverhead = await benchTransactionOverhead(sys, 200)
   }
@@ -135,17 +151,25 @@ try {
     endToEnd = await benchEndToEnd(e2eJobs, e2eWorkers)
   }
 
+  let webhooks: BenchResults['webhooks']
+  if (only.has('webhooks')) {
+    if (sys.gateway) await sys.gateway.kill('SIGTERM')
+    say(`webhooks: ${webhookJobs} jobs with a completed webhook, terminal event → webhook received vs → SSE watcher`)
+    webhooks = await benchWebhooks(webhookJobs)
+  }
+
   const results: BenchResults = {
     at: new Date().toISOString(),
-    command: `${process.env.BENCH_ONLY ? `BENCH_ONLY=${process.env.BENCH_ONLY} ` : ''}npm run bench`,
+    command: `${process.env.BENCH_RUNTIME ? `BENCH_RUNTIME=${RUNTIME} ` : ''}${process.env.BENCH_ONLY ? `BENCH_ONLY=${process.env.BENCH_ONLY} ` : ''}npm run bench`,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageBefore, loadAverageAfter: loadavg()[0] },
-    plan: { ...plan, logLevel: LOG_LEVEL, floorPoolSize: DB_POOL_SIZE, gatewayDbPoolSize: DB_POOL_SIZE },
+    plan: { ...plan, runtime: RUNTIME, logLevel: LOG_LEVEL, floorPoolSize: DB_POOL_SIZE, gatewayDbPoolSize: DB_POOL_SIZE },
     submit,
     transactionOverhead,
     status,
     events,
     ingest: ingest.paced ? { drains: ingest.drains, paced: ingest.paced } : undefined,
-    endToEnd
+    endToEnd,
+    webhooks
   }
   const md = markdown(results)
   await mkdir(RESULTS, { recursive: true })

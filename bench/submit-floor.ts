@@ -52,7 +52,7 @@ export class SubmitFloor {
         [job.job_id, job.workflow, job.model, job.prompt, JSON.stringify(job.params), createdAt, createdAt])
       const [, init] = await Promise.all([
         this.#queue.add(JOB_NAME, job, { jobId: job.job_id }),
-        this.#cache.addInit(this.#redis.multi(), job, createdAt).exec()
+        this.#cache.addInit(this.#redis.multi(), job, createdAt, 'local').exec()
       ])
       if (!init || init.some(([err]) => err)) throw new Error('status init failed')
       await conn.query('COMMIT')

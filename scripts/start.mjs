@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-// `npm start`: prepare the checkout, then run the gateway and the worker together in the foreground.
+// `npm start`: prepare the checkout, compile it (scripts/build.mjs, skipped when dist/ is current), then
+// run the compiled gateway and worker together in the foreground. `npm start -- --tsx` (or
+// `npm run dev`) runs the TypeScript sources through tsx instead, with no build.
 // Each child's output lines are prefixed with its name (pino's JSON is passed through as is).
 // SIGINT/SIGTERM are forwarded once to both (a second Ctrl-C forwards again, which makes the services
 // exit at once); the script exits when both have exited. If one dies unexpectedly the other is stopped
 // and the script exits non-zero.
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { build, compiledEntry } from './build.mjs'
 import { prepare, root } from './prepare.mjs'
 
 const SERVICES = ['gateway', 'worker']
@@ -18,16 +20,14 @@ function say (line) {
   process.stdout.write(`[start]   ${line}\n`)
 }
 
-/** Reads a service's `start` script (`node --import tsx src/server.ts`) so this file never drifts from it. */
+const useTsx = process.argv.slice(2).includes('--tsx')
+
+/**
+ * Run from the repository root so relative paths such as OUTPUT_DIR=./data/outputs land there; `--import
+ * tsx` resolves from the root's node_modules.
+ */
 function commandFor (name) {
-  const dir = join(root, 'services', name)
-  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
-  const script = pkg.scripts?.start ?? 'node --import tsx src/server.ts'
-  const words = script.trim().split(/\s+/)
-  if (words[0] !== 'node') return { cmd: script, args: [], shell: true, cwd: dir }
-  // Run from the repository root so relative paths such as OUTPUT_DIR=./data/outputs land there;
-  // the entry file is made absolute, `--import tsx` resolves from the root's node_modules.
-  const args = words.slice(1).map(w => (/\.(ts|js|mjs)$/.test(w) ? join(dir, w) : w))
+  const args = useTsx ? ['--import', 'tsx', join(root, 'services', name, 'src', 'server.ts')] : compiledEntry(name)
   return { cmd: process.execPath, args, shell: false, cwd: root }
 }
 
@@ -54,6 +54,7 @@ function probe (label, url, fallbackPort) {
 
 try {
   await prepare()
+  if (!useTsx) build()
 } catch (err) {
   process.stderr.write(`[start]   cannot prepare the checkout: ${err.message}\n`)
   process.exit(1)
@@ -144,8 +145,24 @@ for (const name of SERVICES) {
   })
 }
 
+// `npm start` runs this script with `exec`, so npm's own SIGINT/SIGTERM reaches it (a process
+// manager signals npm alone). A terminal's Ctrl-C reaches npm and this script together, and npm
+// passes its copy on: one signal arriving twice within a moment counts once.
+const SAME_SIGNAL_MS = 1000
+let lastSignal = { sig: '', at: 0 }
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => stopAll(sig === 'SIGHUP' ? 'SIGTERM' : sig, `received ${sig}`))
+  process.on(sig, () => {
+    const now = Date.now()
+    const repeat = lastSignal.sig === sig && now - lastSignal.at < SAME_SIGNAL_MS
+    lastSignal = { sig, at: now }
+    if (!repeat) stopAll(sig === 'SIGHUP' ? 'SIGTERM' : sig, `received ${sig}`)
+  })
 }
+// A parent that goes without signalling us (npm killed, a shell that did not pass the signal on)
+// leaves us re-parented: stop the services as if it had sent SIGTERM.
+const parentPid = process.ppid
+setInterval(() => {
+  if (process.ppid !== parentPid) stopAll('SIGTERM', `parent process ${parentPid} is gone`)
+}, 500).unref()
 // Never leave the services behind when this script goes (an uncaught error, process.exit elsewhere).
 process.on('exit', () => signalAll('SIGTERM'))

@@ -2,7 +2,9 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { TestSystem } from './helpers/system.ts'
+import { postWithEarlyAnswer } from './helpers/early-answer.ts'
 import { PrivateRedis } from './helpers/private-redis.ts'
+import { countKeys } from './helpers/redis-keys.ts'
 
 interface Case { name: string, body: string | Buffer, type?: string, status?: number, field?: RegExp }
 
@@ -36,7 +38,11 @@ const CASES: Case[] = [
   { name: 'empty body', body: '' },
   { name: 'form encoded', body: 'prompt=a+red+cat', type: 'application/x-www-form-urlencoded', status: 415 },
   { name: 'plain text', body: 'a red cat', type: 'text/plain', status: 415 },
-  { name: 'huge body (2 MB)', body: json({ prompt: 'a', pad: 'x'.repeat(2 * 1024 * 1024) }), status: 413 },
+  { name: 'huge body (2 MB, over GENERATE_BODY_LIMIT_BYTES)', body: json({ prompt: 'a', pad: 'x'.repeat(2 * 1024 * 1024) }), status: 413 },
+  // valid UTF-8 and valid JSON, but a string no database can store as sent: refused, never silently replaced
+  { name: 'lone high surrogate in prompt', body: '{"prompt":"a red \\ud83d cat"}', field: /prompt contains a lone surrogate \(U\+D83D\)/ },
+  { name: 'lone low surrogate in prompt', body: '{"prompt":"\\udc00"}', field: /prompt contains a lone surrogate/ },
+  { name: 'lone surrogate in workflow', body: '{"prompt":"a","workflow":"text\\udfff"}', field: /workflow contains a lone surrogate/ },
   { name: 'invalid UTF-8', body: Buffer.concat([Buffer.from('{"prompt":"'), Buffer.from([0xff, 0xfe, 0xfd]), Buffer.from('"}')]), status: 400 }
 ]
 
@@ -44,31 +50,18 @@ t.test('malformed submits are refused and leave nothing behind', async t => {
   const redis = new PrivateRedis()
   await redis.start()
   t.teardown(() => redis.stop())
-  const sys = await TestSystem.start(t, { name: 'badinput', workers: 0, redisUrl: redis.url })
+  const sys = await TestSystem.start(t, { name: 'badinput', workers: 0, redisUrl: redis.url, gatewayEnv: { GENERATE_BODY_LIMIT_BYTES: String(1024 * 1024) } })
   const client = new Redis(redis.url)
   t.teardown(() => client.disconnect())
 
-  const statusKeys = async () => {
-    let cursor = '0'
-    let n = 0
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', 'job:status:*', 'COUNT', 1000)
-      cursor = next
-      n += keys.length
-    } while (cursor !== '0')
-    return n
-  }
+  const statusKeys = () => countKeys(client, 'job:status:*')
   const rows = async () => Number(((await sys.db.pool.query('SELECT COUNT(*) AS n FROM jobs')) as any)[0][0].n)
   const queued = async () => Object.values(await sys.queueCounts()).reduce((a, b) => a + b, 0)
 
   t.ok(CASES.length >= 20, `${CASES.length} distinct malformed bodies`)
   for (const c of CASES) {
-    const res = await fetch(`${sys.baseUrl}/api/generate`, {
-      method: 'POST',
-      headers: { 'content-type': c.type ?? 'application/json' },
-      body: typeof c.body === 'string' ? c.body : new Uint8Array(c.body)
-    })
-    const body = await res.json() as { error?: string, code?: string }
+    const res = await postWithEarlyAnswer(`${sys.baseUrl}/api/generate`, c.body, { 'content-type': c.type ?? 'application/json' })
+    const body = res.body as { error?: string, code?: string }
     const expected = c.status ?? 400
     t.equal(res.status, expected, `${c.name} → ${expected}`)
     t.type(body.error, 'string', `${c.name}: says what is wrong (${body.error?.slice(0, 120)})`)

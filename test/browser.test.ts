@@ -38,6 +38,9 @@ t.test('the web page', async t => {
 
   await page.goto(proxy.url)
   t.equal(await page.title(), 'comfy-jobs')
+  await page.waitForFunction(() => document.querySelector('#page-info')?.textContent !== '')
+  t.ok(await page.locator('#key-panel').isHidden(), 'authentication off: no API key is asked for')
+  t.ok(await page.locator('#key-forget').isHidden(), 'and none offered to forget')
 
   t.test('every control has a label', async t => {
     for (const label of ['Prompt', 'Workflow', 'Model', 'Aspect ratio', 'Seed']) {
@@ -70,9 +73,9 @@ t.test('the web page', async t => {
       return bar.value > 0 && bar.value < 100
     }, undefined, { timeout: 15_000 })
     await page.screenshot({ path: `${OUTPUT}browser-progress.png` })
-    const image = page.locator('#result-image')
+    const image = page.locator('#result img')
     await image.waitFor({ state: 'visible', timeout: 20_000 })
-    await page.waitForFunction(() => (document.querySelector('#result-image') as HTMLImageElement).naturalWidth > 0)
+    await page.waitForFunction(() => (document.querySelector('#result img') as HTMLImageElement).naturalWidth > 0)
     t.same(await image.evaluate((img: HTMLImageElement) => [img.naturalWidth, img.naturalHeight]), [1216, 832], 'the 16:9 image is shown')
     t.equal(await image.getAttribute('alt'), 'Generated image: a lighthouse at dusk')
     t.match(await image.getAttribute('src'), /^outputs\/[0-9a-f-]{36}\.png$/, 'a relative image URL')
@@ -108,7 +111,7 @@ t.test('the web page', async t => {
     await page.waitForFunction(() => document.querySelector('#page-info')?.textContent === '1–12 of 15')
 
     // keyboard: focus a gallery card and press Enter to show that job
-    await page.locator('#gallery li button').nth(1).focus()
+    await page.locator('#gallery li .card-button').nth(1).focus()
     await page.keyboard.press('Enter')
     await page.waitForFunction(() => document.querySelector('#job-status')?.textContent?.startsWith('Failed'))
     t.equal(await page.locator('#job-status').textContent(), 'Failed: worker lost', 'a failed job from the gallery says why')

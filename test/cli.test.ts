@@ -1,25 +1,12 @@
 // `comfy-jobs generate "..." --wait -o file` against a running system: exit 0, a progress bar fed by
 // the SSE stream, and a valid PNG of the requested size on disk.
 import t from 'tap'
-import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { TestSystem } from './helpers/system.ts'
 import { pngSize } from './helpers/png.ts'
-
-const BIN = fileURLToPath(new URL('../packages/cli/bin/comfy-jobs.mjs', import.meta.url))
-
-function cli (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  const env = { ...process.env }
-  delete env.NODE_OPTIONS // tap's loaders are for this process, not for the CLI under test
-  return new Promise(resolve => {
-    execFile(process.execPath, [BIN, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr })
-    })
-  })
-}
+import { runCli as cli } from './helpers/cli-process.ts'
 
 t.test('the CLI', async t => {
   const sys = await TestSystem.start(t, { name: 'cli', workers: 1 })
@@ -42,6 +29,19 @@ t.test('the CLI', async t => {
     t.match(run.stderr, new RegExp(`saved ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
     const row = await sys.row(jobId)
     t.equal(row.prompt, 'a red cat')
+  })
+
+  t.test('every output is saved: under its own name, or -o\'s name with its index', async t => {
+    const run = await cli(['generate', 'two cats', '--batch-size', '2', '--wait', '--url', sys.baseUrl], { cwd: dir })
+    t.equal(run.code, 0, run.stderr.slice(-300))
+    const jobId = run.stdout.trim()
+    for (const i of [0, 1]) {
+      const served = Buffer.from(await (await fetch(`${sys.baseUrl}/outputs/${jobId}_${i}.png`)).arrayBuffer())
+      t.ok((await readFile(join(dir, `${jobId}_${i}.png`))).equals(served), `${jobId}_${i}.png is output ${i}`)
+    }
+    const named = await cli(['generate', 'two dogs', '--batch-size', '2', '-o', join(dir, 'dogs.png'), '--url', sys.baseUrl])
+    t.equal(named.code, 0)
+    t.same(pngSize(await readFile(join(dir, 'dogs_1.png'))), { width: 1024, height: 1024 }, 'dogs_0.png and dogs_1.png')
   })
 
   t.test('without --wait it prints the job id and returns', async t => {

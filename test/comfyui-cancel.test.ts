@@ -39,6 +39,8 @@ t.test('cancel while the prompt waits in ComfyUI\'s queue: deleted there, never 
 })
 
 t.test('cancel while running: /interrupt with that prompt id, cancelled (not failed)', async t => {
+  // slow steps: the interrupt must find the prompt still sampling, however busy the machine
+  fake.executor.stepMs = 1000
   const res = await sys.submit({ prompt: 'stopped midway', seed: 2 })
   const id = res.body.job_id
   await fake.waitUntil(() => fake.executor.running?.prompt_id === id && fake.executor.currentNode === '3', 'the prompt sampling')
@@ -51,6 +53,7 @@ t.test('cancel while running: /interrupt with that prompt id, cancelled (not fai
   const history = fake.executor.history.get(id) as any
   t.equal(history.status.messages.at(-1)[0], 'execution_interrupted', 'ComfyUI stopped it mid-run')
   t.equal(fake.executor.running, null, 'ComfyUI is free for the next job')
+  fake.executor.stepMs = 150
 
   const next = await sys.submit({ prompt: 'next one', seed: 3 })
   t.equal((await sys.waitForStatus(next.body.job_id, isEnd)).status, 'finished', 'the next job runs normally')

@@ -140,7 +140,7 @@ t.test('frames sent while a socket is away are lost; history still tells the end
 })
 
 t.test('system_stats, object_info in both combo forms, models; a restart loses queue and history', async t => {
-  t.equal((await get('/system_stats')).json.system.comfyui_version, '0.3.64')
+  t.equal((await get('/system_stats')).json.system.comfyui_version, '0.8.0')
   t.same((await get('/object_info/CheckpointLoaderSimple')).json.CheckpointLoaderSimple.input.required.ckpt_name[0], fake.models.checkpoints)
   t.same((await get('/object_info/Nope')).json, {})
   fake.comboForm = 'v3'

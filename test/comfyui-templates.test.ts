@@ -1,7 +1,7 @@
 // Workflow templates: each shipped template gets the job's values in exactly the right inputs of the
 // graph sent to /prompt, a user template in WORKFLOWS_DIR runs too, and a broken template (or bad
 // ComfyUI configuration) stops the worker at start naming the template and the fault.
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -73,8 +73,9 @@ t.test('the alias z_image_turbo loads the same file as turbo_fp8', async t => {
 
 t.test('a template from WORKFLOWS_DIR is listed and runs (outputs in a subfolder)', async t => {
   const workflows = await (await fetch(`${sys.baseUrl}/api/workflows`)).json()
-  t.same(workflows.workflows.map((w: any) => w.name), ['sd15_sketch', 'sdxl_text_to_image', 'text_to_image'])
-  t.same(workflows.workflows[0].models, ['sd15'])
+  const shipped = (await readdir(SHIPPED)).sort()
+  t.same(workflows.workflows.map((w: any) => w.name), [...shipped, 'sd15_sketch'].sort(), 'the shipped templates and the user\'s')
+  t.same(workflows.workflows.find((w: any) => w.name === 'sd15_sketch').models, ['sd15'])
   const { graph, status } = await sentGraph({ prompt: 'a pencil fox', seed: 3, workflow: 'sd15_sketch', model: 'sd15' })
   t.equal(status.status, 'finished', status.error ?? '')
   t.equal(graph['4'].inputs.ckpt_name, 'v1-5-pruned-emaonly.safetensors')
@@ -98,7 +99,9 @@ t.test('the worker refuses to start on a broken template, naming it and the faul
     const dir = await mkdtemp(join(tmpdir(), 'cj-broken-'))
     t.teardown(() => rm(dir, { recursive: true, force: true }))
     await writeTemplate(dir, name, graph, manifest)
-    return runWorkerUntilExit({ ENGINE: 'comfyui', COMFYUI_URL: fake.url, WORKFLOWS_DIR: dir, WORKER_GRPC_PORT: '0', QUEUE_NAME: `t-broken-${name}` })
+    // Five workers start at once: on a loaded 2-core machine that can take longer than the helper's
+    // default 15 s before the first log line. The bound is only for a worker that never exits.
+    return runWorkerUntilExit({ ENGINE: 'comfyui', COMFYUI_URL: fake.url, WORKFLOWS_DIR: dir, WORKER_GRPC_PORT: '0', QUEUE_NAME: `t-broken-${name}` }, 60_000)
   }))
   for (const [i, [name, , , message]] of cases.entries()) {
     t.equal(results[i].code, 1, `${name}: exits 1`)
@@ -108,7 +111,8 @@ t.test('the worker refuses to start on a broken template, naming it and the faul
 
 t.test('bad ComfyUI settings stop the worker naming the variable', async t => {
   const bad = [['COMFYUI_URL', 'ftp://host'], ['JOB_TIMEOUT_MS', '12s'], ['WORKFLOWS_DIR', '/nonexistent/templates']]
-  const results = await Promise.all(bad.map(([name, value]) => runWorkerUntilExit({ ENGINE: 'comfyui', WORKER_GRPC_PORT: '0', QUEUE_NAME: 't-badcfg', [name]: value })))
+  // three at once: the same allowance as above
+  const results = await Promise.all(bad.map(([name, value]) => runWorkerUntilExit({ ENGINE: 'comfyui', WORKER_GRPC_PORT: '0', QUEUE_NAME: 't-badcfg', [name]: value }, 60_000)))
   for (const [i, [name]] of bad.entries()) {
     t.equal(results[i].code, 1, `${name}: exits 1`)
     t.match(results[i].output, new RegExp(`${name}=`), `${name}: the message names it`)

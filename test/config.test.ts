@@ -10,7 +10,10 @@ const BAD: Array<[string, string]> = [
   ['WORKER_ADDRESSES', 'nohostport'],
   ['LOG_LEVEL', 'loud'],
   ['GATEWAY_GRPC_PORT', '70000'],
-  ['GATEWAY_GRPC_HOST', 'not a host!']
+  ['GATEWAY_GRPC_HOST', 'not a host!'],
+  ['SESSION_TTL_SECONDS', '5'],
+  ['PASSWORD_SCRYPT_LOG_N', '8'],
+  ['TRUST_PROXY', '10.0.0.0/99']
 ]
 
 for (const [name, value] of BAD) {

@@ -30,7 +30,7 @@ t.test('end to end on the built-in engine', async t => {
     t.equal(img.headers.get('content-type'), 'image/png')
     const bytes = Buffer.from(await img.arrayBuffer())
     t.same(pngSize(bytes), { width: 1216, height: 832 }, '16:9 is 1216×832')
-    t.same(done.outputs, [{ index: 0, url: done.image_url, mime: 'image/png', width: 1216, height: 832, bytes: bytes.length }])
+    t.same(done.outputs, [{ index: 0, url: done.image_url, kind: 'image', mime: 'image/png', width: 1216, height: 832, bytes: bytes.length }])
 
     const [outRows] = await sys.db.pool.query('SELECT * FROM outputs WHERE job_id = ?', [id]) as any
     t.equal(outRows.length, 1, 'the output is recorded in the database')
@@ -39,7 +39,8 @@ t.test('end to end on the built-in engine', async t => {
     const history = await redis.xrange(`job:events:${id}`, '-', '+')
     const types = history.map(([, kv]) => kv[kv.indexOf('type') + 1])
     t.same(types, ['processing', 'progress', 'progress', 'progress', 'progress', 'finished'], 'the job\'s event history, in order')
-    t.same(history.map(([entryId]) => entryId), types.map((_x, i) => `${i + 1}-0`), 'numbered 1..n without gaps')
+    const epoch = history[0][0].split('-')[1]
+    t.same(history.map(([entryId]) => entryId), types.map((_x, i) => `${i + 1}-${epoch}`), 'numbered 1..n without gaps, in one history (entry ids <seq>-<epoch>)')
 
     await redis.del(`job:status:${id}`)
     const fromDb = await sys.status(id)
@@ -101,7 +102,7 @@ t.test('end to end on the built-in engine', async t => {
     const port = await freePort()
     const second = new ServiceProcess('gateway', sys.gatewayEnv({ PORT: String(port), GATEWAY_GRPC_PORT: '0' }))
     t.teardown(() => second.kill('SIGKILL'))
-    await second.waitForLog(l => l.msg === 'gateway ready')
+    await second.waitForLog(l => l.msg === 'gateway ready', 90_000)
     let health: any
     for (let i = 0; i < 50; i++) {
       health = await (await fetch(`http://127.0.0.1:${port}/api/health`)).json()

@@ -32,7 +32,7 @@ t.test('the gateway is SIGKILLed mid-job and a new one takes over', async t => {
   t.equal((await sys.queueCounts()).active, 1, 'and the queue entry is still active (not completed before its events are durable)')
 
   await sys.startGateway()
-  await sys.waitForStatus(id, s => s.status === 'finished', 15_000)
+  await sys.waitForStatus(id, s => s.status === 'finished', 120_000)
   await assertCleanFinish(t, sys, id)
   const attach = sys.workers[0].logs.filter(l => l.msg === 'event subscriber attached')
   t.ok(attach.length >= 2, 'the worker saw the stream attach again')
@@ -58,7 +58,7 @@ t.test('the stream is cut mid-job while both processes live', async t => {
   proxy.cut(true)
   await sleep(1200) // the job runs on while the stream is down
   proxy.resume()
-  const done = await sys.waitForStatus(id, s => s.status === 'finished', 15_000)
+  const done = await sys.waitForStatus(id, s => s.status === 'finished', 120_000)
   t.equal(done.progress, 100)
   await assertCleanFinish(t, sys, id)
   const reopened = sys.gateway!.logs.filter(l => l.msg === 'worker event stream open')

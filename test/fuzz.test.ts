@@ -38,7 +38,12 @@ const BREAKERS: Record<string, unknown[]> = {
   model: ['', 'sd9000', 0, null, {}],
   aspect_ratio: ['4:3', '1:2', '', 1, null, '1:1 ', ['1:1']],
   seed: [-2, 4294967296, 1.5, '1', null, true, 1e100, -1.5],
-  batch_size: [0, 5, -1, 2.5, '2', null, 100]
+  batch_size: [0, 5, -1, 2.5, '2', null, 100],
+  // text_to_image takes no media and no prompts list, so any of these is refused
+  inputs: [[], 'x', 3, { input: 'https://example.com/a.png' }, { 'bad key': 'x' }, { input: [] }, { input: 7 }, { input: `${'ab'.repeat(32)}.png` }],
+  images: [[], 'x', { input: 'data:image/png;base64,@@@@' }, { 'a b': 'x' }, { input: 1 }, { shot1: 'data:,' }],
+  prompts: ['a', [1], Array(11).fill('a'), ['a segment'], [null]],
+  audio: [1, 'https://example.com/a.wav', 'data:audio/wav;base64,AAAA', []]
 }
 
 /** One malformed submit: a valid body with one field broken, an unknown field, a wrong shape, or bad bytes. */
@@ -52,7 +57,7 @@ function malformedSubmit (): { body: Buffer | string, type: string, headers: Rec
     if (rand() < 0.3) delete body.prompt
     return { body: JSON.stringify(body), type: 'application/json', headers }
   }
-  if (kind === 4) return { body: JSON.stringify({ ...VALID, [pick(['extra', 'prompts', 'images', 'priority', '__proto__x'])]: randomValue() }), type: 'application/json', headers }
+  if (kind === 4) return { body: JSON.stringify({ ...VALID, [pick(['extra', 'priority', '__proto__x', 'callback_url', 'inputs_'])]: randomValue() }), type: 'application/json', headers }
   if (kind === 5) {
     const value = randomValue()
     // an object of random fields could happen to be a valid request: give it one field no request has

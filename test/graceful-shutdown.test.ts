@@ -19,7 +19,7 @@ t.test('worker SIGTERM mid-job finishes the job, gets it acked, exits 0', async 
   t.equal((await sys.row(running.body.job_id)).status, 'finished', 'and the database knows')
   t.equal((await sys.row(waiting.body.job_id)).status, 'queued', 'the queued job was not taken')
   await sys.startWorker(0)
-  const later = await sys.waitForStatus(waiting.body.job_id, s => s.status === 'finished', 30_000)
+  const later = await sys.waitForStatus(waiting.body.job_id, s => s.status === 'finished', 120_000)
   t.equal(later.status, 'finished', 'the next worker runs it')
 })
 
@@ -28,11 +28,12 @@ t.test('gateway SIGTERM drains in-flight requests and exits 0', async t => {
   await redis.start()
   t.teardown(() => redis.stop())
   const sys = await TestSystem.start(t, {
-    name: 'gterm', workers: 0, redisUrl: redis.url, gatewayEnv: { QUEUE_PUSH_TIMEOUT_MS: '5000', REDIS_COMMAND_TIMEOUT_MS: '5000' }
+    name: 'gterm', workers: 0, redisUrl: redis.url, gatewayEnv: { QUEUE_PUSH_TIMEOUT_MS: '5000', REDIS_COMMAND_TIMEOUT_MS: '5000', DB_POOL_SIZE: '12' }
   })
   const client = new Redis(redis.url)
   t.teardown(() => client.disconnect())
-  // Writes stall for a second, so the submits are mid-transaction when the signal comes.
+  // Writes stall for a second, so the submits are mid-transaction when the signal comes (each of the
+  // 10 holds a database connection meanwhile: DB_POOL_SIZE above the test systems' default of 4).
   await client.call('CLIENT', 'PAUSE', '1000', 'WRITE')
   const inflight = Array.from({ length: 10 }, (_x, i) => sys.submit({ prompt: `drain ${i}` }))
   await sys.gateway!.waitForLog(l => l.step === 'db_insert' && sys.gateway!.logs.filter(x => x.step === 'db_insert').length >= 10)

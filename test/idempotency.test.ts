@@ -32,7 +32,7 @@ t.test('idempotent submit', async t => {
     const port = await freePort()
     const second = new ServiceProcess('gateway', sys.gatewayEnv({ PORT: String(port), GATEWAY_GRPC_PORT: '0' }))
     t.teardown(() => second.kill('SIGKILL'))
-    await second.waitForLog(l => l.msg === 'gateway ready', 30_000)
+    await second.waitForLog(l => l.msg === 'gateway ready', 120_000)
     const urls = [sys.baseUrl, `http://127.0.0.1:${port}`]
     for (let round = 0; round < 10; round++) {
       const key = `two-gateways-${round}`
@@ -56,6 +56,18 @@ t.test('idempotent submit', async t => {
     const second = await post({ prompt: 'again' }, 'key-again')
     t.equal(second.status, 200)
     t.equal((await second.json()).job_id, first.job_id)
+  })
+
+  t.test('keys compare exactly: keys that differ only in case are different keys', async t => {
+    const keys = ['Order-ABC-1', 'order-abc-1', 'ORDER-abc-1']
+    const answers = await Promise.all(keys.map(async key => ({ key, res: await post({ prompt: `exact key ${key}` }, key) })))
+    for (const { key, res } of answers) t.equal(res.status, 200, `${key}: accepted`)
+    const ids = await Promise.all(answers.map(async a => (await a.res.json()).job_id))
+    t.equal(new Set(ids).size, keys.length, 'each key made its own job (none replayed another\'s)')
+    const [rows] = await sys.db.pool.query("SELECT idempotency_key AS k FROM jobs WHERE prompt LIKE 'exact key %' ORDER BY k") as any
+    t.same(rows.map((r: any) => r.k), [...keys].sort(), 'one row per key, stored as given')
+    const again = await post({ prompt: 'exact key order-abc-1' }, 'order-abc-1')
+    t.equal((await again.json()).job_id, ids[1], 'and a repeat of one of them returns its own job')
   })
 
   t.test('a key reused with a different body is a 409', async t => {

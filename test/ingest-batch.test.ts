@@ -13,7 +13,11 @@ import { jobEvents } from './helpers/job-events.ts'
 const STEPS = 200
 const CONCURRENCY = 8
 const JOBS = 16
-const WORKER = { WORKER_CONCURRENCY: String(CONCURRENCY), BUILTIN_STEPS: String(STEPS), BUILTIN_STEP_MS: '0' }
+// The backlog is built by a worker that no gateway streams: it must keep taking jobs and holding them
+// for as long as the test needs, not give them back (see test/unstreamed-worker.test.ts for that).
+const WORKER = {
+  WORKER_CONCURRENCY: String(CONCURRENCY), BUILTIN_STEPS: String(STEPS), BUILTIN_STEP_MS: '0', UNSTREAMED_GRACE_MS: '600000', ACK_TIMEOUT_MS: '600000'
+}
 
 /**
  * Submits JOBS jobs, then kills the gateway so the worker runs CONCURRENCY of them to the end with
@@ -21,10 +25,10 @@ const WORKER = { WORKER_CONCURRENCY: String(CONCURRENCY), BUILTIN_STEPS: String(
  */
 async function buildBacklog (sys: TestSystem): Promise<string[]> {
   const ids: string[] = []
-  await sys.startGateway({ WORKER_ADDRESSES: '127.0.0.1:1' }) // a gateway that takes submits but ingests nothing
+  await sys.startGateway({ WORKER_ADDRESSES: '127.0.0.1:1', WORKER_DISCOVERY: 'false' }) // a gateway that takes submits but ingests nothing
   for (let i = 0; i < JOBS; i++) ids.push((await sys.submit({ prompt: `backlog ${i}`, seed: i })).body.job_id)
   const worker = sys.workers[0]
-  await worker.waitForLog(() => worker.logs.filter(l => l.msg === 'job ended; waiting for the gateway to ack').length >= CONCURRENCY, 30_000)
+  await worker.waitForLog(() => worker.logs.filter(l => l.msg === 'job ended; waiting for the gateway to ack').length >= CONCURRENCY, 120_000)
   await sys.gateway!.kill('SIGKILL')
   return ids
 }

@@ -28,16 +28,16 @@ t.test('a FINISHED whose image died with its worker does not stall the link; the
   await sys.gateway!.waitForLog(l => l.job_id === id && l.msg === 'job started on worker')
   dbProxy.cut(true) // from here the gateway cannot apply this job's events; they wait, unacked
   const worker = sys.workers[0]
-  await worker.waitForLog(l => l.job_id === id && l.msg === 'job ended; waiting for the gateway to ack', 20_000)
+  await worker.waitForLog(l => l.job_id === id && l.msg === 'job ended; waiting for the gateway to ack', 120_000)
   await sleep(300) // the FINISHED event is on its way to the gateway
   await worker.kill('SIGKILL')
   await sys.startWorker(0)
   dbProxy.resume()
   const resumedAt = Date.now()
-  await sys.gateway!.waitForLog(l => l.msg === 'worker event stream open' && l.time > resumedAt, 8000)
+  await sys.gateway!.waitForLog(l => l.msg === 'worker event stream open' && l.time > resumedAt, 120_000)
   t.pass(`the link to the restarted worker is open again ${Date.now() - resumedAt} ms after the database came back`)
 
-  const finished = await sys.waitForStatus(id, s => s.status === 'finished', 45_000)
+  const finished = await sys.waitForStatus(id, s => s.status === 'finished', 120_000)
   t.equal(finished.status, 'finished', 'the job finished after all')
   const runs = sys.gateway!.logs.filter(l => l.job_id === id && l.msg === 'job started on worker')
   t.ok(runs.length >= 1, `its rerun was ingested (${runs.length} start(s) recorded)`)
@@ -47,6 +47,6 @@ t.test('a FINISHED whose image died with its worker does not stall the link; the
   t.equal(image.status, 200, 'and its image is served')
 
   const next = await sys.submit({ prompt: 'the link is alive' })
-  const after = await sys.waitForStatus(next.body.job_id, s => s.status === 'finished', 20_000)
+  const after = await sys.waitForStatus(next.body.job_id, s => s.status === 'finished', 120_000)
   t.equal(after.status, 'finished', 'a later job goes through the same link')
 })

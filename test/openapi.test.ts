@@ -6,7 +6,7 @@ import { TestSystem } from './helpers/system.ts'
 import { pngSize } from './helpers/png.ts'
 
 interface Call {
-  method: 'GET' | 'POST'
+  method: 'GET' | 'POST' | 'DELETE'
   /** the path as the document names it */
   route: string
   url: string
@@ -37,6 +37,12 @@ t.test('the OpenAPI document describes every answer the gateway gives', async t 
   const missing = '01900000-0000-7000-8000-000000000000'
   const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
+  // a user of the accounts routes, and their session cookie
+  const account = { email: 'docs@example.com', password: 'documented password', name: 'Docs' }
+  await fetch(`${sys.baseUrl}/api/register`, json(account))
+  const cookie = (await fetch(`${sys.baseUrl}/api/login`, json({ email: account.email, password: account.password }))).headers.getSetCookie()[0].split(';')[0]
+  const withCookie = (init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...init.headers as Record<string, string>, cookie } })
+
   const calls: Call[] = [
     { method: 'POST', route: '/api/generate', url: '/api/generate', init: json({ prompt: 'a call' }) },
     { method: 'POST', route: '/api/generate', url: '/api/generate', init: { ...json({ prompt: 'one key' }), headers: { 'content-type': 'application/json', 'idempotency-key': 'openapi-1' } } },
@@ -50,6 +56,7 @@ t.test('the OpenAPI document describes every answer the gateway gives', async t 
     { method: 'POST', route: '/api/cancel/{job_id}', url: `/api/cancel/${missing}` },
     { method: 'GET', route: '/api/health', url: '/api/health' },
     { method: 'GET', route: '/health', url: '/health' },
+    { method: 'GET', route: '/ready', url: '/ready' },
     { method: 'GET', route: '/outputs/{*}', url: finished.image_url },
     { method: 'GET', route: '/outputs/{*}', url: `/outputs/${missing}.png` },
     { method: 'GET', route: '/outputs/{*}', url: '/outputs/..%2F..%2Fetc%2Fpasswd' },
@@ -65,10 +72,39 @@ t.test('the OpenAPI document describes every answer the gateway gives', async t 
     { method: 'GET', route: '/metrics', url: '/metrics' },
     { method: 'GET', route: '/api/workflows', url: '/api/workflows' },
     { method: 'GET', route: '/api/models', url: '/api/models' },
+    { method: 'GET', route: '/api/jobs/{job_id}/signed-urls', url: `/api/jobs/${jobId}/signed-urls` },
+    { method: 'GET', route: '/api/jobs/{job_id}/signed-urls', url: `/api/jobs/${missing}/signed-urls` },
+    { method: 'POST', route: '/api/keys', url: '/api/keys', init: json({ owner: 'docs', name: 'documented', scopes: ['read'] }) },
+    { method: 'POST', route: '/api/keys', url: '/api/keys', init: json({ owner: 'Not An Owner', name: 'x', scopes: ['read'] }) },
+    { method: 'GET', route: '/api/keys', url: '/api/keys' },
+    { method: 'DELETE', route: '/api/keys/{key_id}', url: `/api/keys/${missing}` },
     { method: 'POST', route: '/api/upload', url: '/api/upload', init: upload(PNG_1x1) },
     { method: 'POST', route: '/api/upload', url: '/api/upload', init: upload(PNG_1x1, 'picture') },
     { method: 'POST', route: '/api/upload', url: '/api/upload', init: upload(Buffer.concat([PNG_1x1, Buffer.alloc(5000)])) },
-    { method: 'POST', route: '/api/upload', url: '/api/upload', init: upload(Buffer.from('GIF89a, not accepted here')) }
+    { method: 'POST', route: '/api/upload', url: '/api/upload', init: upload(Buffer.from('GIF89a, not accepted here')) },
+    { method: 'POST', route: '/api/generate', url: '/api/generate', init: { ...json({ prompt: 'waited for' }), headers: { 'content-type': 'application/json', prefer: 'wait=60' } } },
+    { method: 'POST', route: '/api/generate', url: '/api/generate', init: { ...json({ prompt: 'waited too long' }), headers: { 'content-type': 'application/json', prefer: 'wait=61' } } },
+    { method: 'GET', route: '/api/jobs/{job_id}/webhooks', url: `/api/jobs/${jobId}/webhooks` },
+    { method: 'GET', route: '/api/jobs/{job_id}/webhooks', url: `/api/jobs/${missing}/webhooks` },
+    { method: 'GET', route: '/api/webhooks/secrets', url: '/api/webhooks/secrets' },
+    { method: 'POST', route: '/api/webhooks/secrets/rotate', url: '/api/webhooks/secrets/rotate', init: json({ overlap_seconds: 60 }) },
+    { method: 'POST', route: '/api/webhooks/secrets/rotate', url: '/api/webhooks/secrets/rotate', init: json({ overlap_seconds: -1 }) },
+    { method: 'POST', route: '/api/register', url: '/api/register', init: json({ email: 'docs2@example.com', password: 'documented password', name: 'Docs 2' }) },
+    { method: 'POST', route: '/api/register', url: '/api/register', init: json(account) },
+    { method: 'POST', route: '/api/register', url: '/api/register', init: json({ email: 'not an email', password: 'short', name: '' }) },
+    { method: 'POST', route: '/api/login', url: '/api/login', init: json({ email: account.email, password: account.password }) },
+    { method: 'POST', route: '/api/login', url: '/api/login', init: json({ email: account.email, password: 'not the password' }) },
+    { method: 'POST', route: '/api/login', url: '/api/login', init: json({ email: 'nope' }) },
+    { method: 'GET', route: '/api/me', url: '/api/me' },
+    { method: 'GET', route: '/api/me', url: '/api/me', init: withCookie() },
+    { method: 'GET', route: '/api/me/keys', url: '/api/me/keys', init: withCookie() },
+    { method: 'GET', route: '/api/me/keys', url: '/api/me/keys' },
+    { method: 'POST', route: '/api/me/keys', url: '/api/me/keys', init: withCookie(json({ name: 'documented', scopes: ['read'] })) },
+    { method: 'POST', route: '/api/me/keys', url: '/api/me/keys', init: withCookie(json({ name: 'documented', scopes: ['admin'] })) },
+    { method: 'DELETE', route: '/api/me/keys/{key_id}', url: `/api/me/keys/${missing}`, init: withCookie() },
+    { method: 'DELETE', route: '/api/me/sessions', url: '/api/me/sessions', init: withCookie() },
+    { method: 'DELETE', route: '/api/me/sessions', url: '/api/me/sessions' },
+    { method: 'POST', route: '/api/logout', url: '/api/logout' }
   ]
 
   const ajv = new (Ajv as unknown as typeof Ajv.default)({ strict: false, allErrors: true, validateFormats: false })

@@ -484,8 +484,8 @@ t.test('the comparison catches drift', async t => {
     },
     {
       what: 'a unique constraint dropped',
-      schema: alter('@unique @map("idempotency_key")', '@map("idempotency_key")'),
-      expect: /index on jobs jobs_idempotency_key_key: in the database/
+      schema: alter('@@unique([owner, idempotencyKey])\n', ''),
+      expect: /index on jobs jobs_owner_idempotency_key_key: in the database/
     },
     {
       what: 'a unique index made plain (map keeps the name)',

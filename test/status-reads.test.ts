@@ -1,7 +1,8 @@
-// The batched status reads answer exactly what one read per job answered: the database path against
+// The batched status reads answer exactly what one read per job answered: the database path (mysql2) against
 // Prisma's findUnique + include (the query it replaced), the Redis path against a plain HGETALL.
 import t from 'tap'
 import { Redis } from 'ioredis'
+import mysql from 'mysql2/promise'
 import { v7 as uuidv7 } from 'uuid'
 import { applyMigrations, createPrismaClient } from '@comfy-jobs/db'
 import { statusKey } from '@comfy-jobs/contracts'
@@ -10,7 +11,7 @@ import { StatusRows } from '../services/gateway/src/jobs/status-rows.ts'
 import { StatusCache } from '../services/gateway/src/jobs/status-cache.ts'
 import { statusFromRow } from '../services/gateway/src/jobs/status-view.ts'
 import { createTestDatabase } from './helpers/database.ts'
-import { SHARED_REDIS_URL } from './helpers/system.ts'
+import { PrivateRedis } from './helpers/private-redis.ts'
 
 const db = await createTestDatabase('status_reads')
 t.teardown(() => db.drop())
@@ -34,7 +35,10 @@ for (const idx of [2, 0, 1]) await db.pool.query(output, [ids.batch, idx, `b${id
 
 t.test('the database path: one batched query answers what findUnique + include answered, job by job', async t => {
   const store = new JobStore(prisma)
-  const rows = new StatusRows(prisma)
+  // the gateway's status-read pool is made so (plugins/mysql.ts): DATETIMEs read as UTC
+  const pool = mysql.createPool({ ...db.loc, connectionLimit: 2, timezone: 'Z' })
+  t.teardown(() => pool.end())
+  const rows = new StatusRows(pool)
   const unknown = uuidv7()
   const asked = [...Object.values(ids), unknown, ids.batch.toUpperCase(), ids.finished]
   // all asked in the same turn of the event loop: one batch
@@ -58,15 +62,19 @@ t.test('the database path: one batched query answers what findUnique + include a
 })
 
 t.test('the database path: a failed query rejects every read of its batch', async t => {
-  const broken = createPrismaClient({ ...db.loc, port: 1 }, { poolSize: 1, connectTimeoutMs: 200, acquireTimeoutMs: 300 })
-  t.teardown(() => broken.$disconnect())
+  const broken = mysql.createPool({ ...db.loc, port: 1, connectionLimit: 1, connectTimeout: 200 })
+  t.teardown(() => broken.end())
   const rows = new StatusRows(broken)
   const results = await Promise.allSettled([rows.find(ids.queued), rows.find(ids.finished)])
   t.strictSame(results.map(r => r.status), ['rejected', 'rejected'])
 })
 
 t.test('the Redis path: reads of one turn travel together and answer what HGETALL answers', async t => {
-  const redis = new Redis(SHARED_REDIS_URL, { maxRetriesPerRequest: 1 })
+  // MONITOR sees every client's commands: on the shared Redis it counted other tests' reads too
+  const own = new PrivateRedis()
+  await own.start()
+  t.teardown(() => own.stop())
+  const redis = new Redis(own.url, { maxRetriesPerRequest: 1 })
   t.teardown(() => redis.disconnect())
   const cache = new StatusCache(redis, 60)
   const present = [uuidv7(), uuidv7(), uuidv7()]
@@ -86,7 +94,11 @@ t.test('the Redis path: reads of one turn travel together and answer what HGETAL
     const hash = await redis.hgetall(statusKey(asked[i]))
     t.strictSame(batched[i], Object.keys(hash).length > 0 ? hash : null, `${asked[i]}: the same hash`)
   }
-  await new Promise(resolve => setTimeout(resolve, 100))
+  // MONITOR reports asynchronously: a marker command sent after the reads arrives after them
+  const marker = 'status-reads:marker'
+  const markerSeen = new Promise<void>(resolve => monitor.on('monitor', (_time: string, args: string[]) => { if (args[1] === marker) resolve() }))
+  await redis.get(marker)
+  await markerSeen
   t.equal(sent.filter(c => /^eval/i.test(c)).length, 1, 'the five reads were one command')
 })
 

@@ -5,7 +5,7 @@ import t from 'tap'
 import * as grpc from '@grpc/grpc-js'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
-import type { QueuedJob } from '@comfy-jobs/contracts'
+import { BUILTIN_WORKFLOWS, type QueuedJob } from '@comfy-jobs/contracts'
 import {
   WORKER_SERVICE_NAME,
   checkHealth,
@@ -53,7 +53,7 @@ class EventStream {
   }
 
   /** Waits for an event matching pred (already received or arriving). */
-  async waitFor (pred: (event: JobEvent) => boolean, what: string, timeoutMs = 5000): Promise<JobEvent> {
+  async waitFor (pred: (event: JobEvent) => boolean, what: string, timeoutMs = 60_000): Promise<JobEvent> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const found = this.events.find(pred)
@@ -198,7 +198,7 @@ async function enqueue (job: QueuedJob): Promise<void> {
   await queue.add('generate', job, { jobId: job.job_id })
 }
 
-async function waitForState (jobId: string, state: string, timeoutMs = 5000): Promise<void> {
+async function waitForState (jobId: string, state: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last = ''
   while (Date.now() < deadline) {
@@ -238,7 +238,7 @@ t.test('(h) health and info', async t => {
     running: 0,
     ready: true
   })
-  t.same(info.workflows, ['text_to_image'])
+  t.same(info.workflows, [...BUILTIN_WORKFLOWS], 'every shipped workflow')
   t.same(info.models, ['turbo_fp8', 'z_image_turbo'])
 })
 
@@ -259,7 +259,7 @@ t.test('(a, b) events of one job, its output, and completion only after the ack'
   t.equal(progress.at(-1)!.progress, 100)
   t.equal(finished.outputs.length, 1)
   const out = finished.outputs[0]
-  t.match(out, { name: `${job.job_id}_0.png`, index: 0, mime: 'image/png', width: 160, height: 96 })
+  t.match(out, { name: `${job.job_id}_0.png`, index: 0, kind: 'image', mime: 'image/png', width: 160, height: 96, duration_ms: 0, frames: 0 })
   t.match(out.sha256, /^[0-9a-f]{64}$/)
   t.match(JSON.parse(finished.metadata_json), { renderer: 'builtin', kind: 'test-pattern' })
 
@@ -272,7 +272,7 @@ t.test('(a, b) events of one job, its output, and completion only after the ack'
   const parsed = parsePng(png)
   t.equal(parsed.width, 160)
   t.equal(parsed.height, 96)
-  t.equal(parsed.text.Software, 'comfy-jobs builtin renderer (test pattern, not a diffusion model)')
+  t.equal(parsed.text.Software, 'comfy-jobs builtin renderer (test patterns and simple image operations, not a diffusion model)')
   firstPng = png
   firstSha = out.sha256
 
@@ -395,13 +395,28 @@ t.test('(f) cancel and failure are events; the queue job completes after their a
   await waitForState(held.job_id, 'completed')
   t.equal(await cancelJob(held.job_id), 'unknown')
 
+  // a job this worker cannot run is not failed here: it goes back to the queue, for a worker that can
   const unsupported = newJob({ model: 'sdxl_base' })
   await enqueue(unsupported)
-  const failed = await stream.waitFor(e => e.job_id === unsupported.job_id && e.kind === 'FAILED', 'FAILED')
-  t.match(failed.error, /model "sdxl_base" is not supported/)
+  for (let i = 0; !w.logs.some(l => l.job_id === unsupported.job_id && /does not run its workflow with its model; job goes back to the queue/.test(l.msg)); i++) {
+    if (i > 600) throw new Error('the worker never handed back the job it cannot run')
+    await sleep(100)
+  }
+  t.pass('a job with a model this worker does not have goes back to the queue')
+  t.notOk(stream.events.some(e => e.job_id === unsupported.job_id), 'without an event: it did not run here')
+  for (let i = 0; await queue.remove(unsupported.job_id) !== 1; i++) { // it may be in a hand-out right now
+    if (i > 600) throw new Error('the job this worker cannot run could not be removed')
+    await sleep(100)
+  }
+
+  // a failure is an event too: a job that already ran MAX_ATTEMPTS (3) times is failed without running
+  const exhausted = newJob({ prompt: 'ran too often', prior_attempts: 3 })
+  await enqueue(exhausted)
+  const failed = await stream.waitFor(e => e.job_id === exhausted.job_id && e.kind === 'FAILED', 'FAILED')
+  t.match(failed.error, /MAX_ATTEMPTS/)
   ackUpTo(stream, failed.seq)
-  await waitForState(unsupported.job_id, 'completed')
-  t.match((await queue.getJob(unsupported.job_id))!.returnvalue, { status: 'failed' })
+  await waitForState(exhausted.job_id, 'completed')
+  t.match((await queue.getJob(exhausted.job_id))!.returnvalue, { status: 'failed' })
   await stream.close()
 })
 

@@ -10,10 +10,10 @@ const ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync'
 ]
 
-/** Headless Chromium (Debian's package) with a fresh profile that is removed on close. */
-export async function launchBrowser (viewport = { width: 1200, height: 1000 }): Promise<{ context: BrowserContext, close: () => Promise<void> }> {
+/** Headless Chromium (Debian's package) with a fresh profile that is removed on close; `args`: more command-line switches. */
+export async function launchBrowser (viewport = { width: 1200, height: 1000 }, args: string[] = []): Promise<{ context: BrowserContext, close: () => Promise<void> }> {
   const profile = await mkdtemp(join(tmpdir(), 'cj-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport })
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...ARGS, ...args], viewport })
   return {
     context,
     close: async () => {

@@ -47,12 +47,13 @@ export class JobsGrpc {
    * Reads a WatchJob stream until it ends (or until `stopWhen` holds for a message, then cancels it);
    * resolves with every message and the final status.
    */
-  watch (request: WatchJobRequest, opts: { deadlineMs?: number, stopWhen?: (m: WatchJobResponse) => boolean } = {}): Promise<WatchResult> {
+  watch (request: WatchJobRequest, opts: { deadlineMs?: number, stopWhen?: (m: WatchJobResponse) => boolean, onMessage?: (m: WatchJobResponse) => void } = {}): Promise<WatchResult> {
     const call = this.client.WatchJob(request, { deadline: Date.now() + (opts.deadlineMs ?? 30_000) })
     const messages: WatchJobResponse[] = []
     return new Promise(resolve => {
       call.on('data', (m: WatchJobResponse) => {
         messages.push(m)
+        opts.onMessage?.(m)
         if (opts.stopWhen?.(m)) call.cancel()
       })
       call.on('error', () => {}) // reported by 'status' too

@@ -5,7 +5,7 @@ import * as protoLoader from '@grpc/proto-loader'
 import { LOADER_OPTIONS } from '@comfy-jobs/rpc'
 
 const require = createRequire(import.meta.url)
-const REFLECTION_PROTO = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto')
+export const REFLECTION_PROTO = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto')
 
 function varint (n: number): Buffer {
   const bytes: number[] = []

@@ -36,6 +36,11 @@ export class PrefixProxy {
     await new Promise<void>(resolve => this.#server!.listen(this.port, '127.0.0.1', resolve))
   }
 
+  /** Cuts every open connection (event streams included), as a proxy restart would; it keeps listening. */
+  dropConnections (): void {
+    this.#server?.closeAllConnections()
+  }
+
   async stop (): Promise<void> {
     this.#server?.closeAllConnections()
     await new Promise(resolve => this.#server?.close(resolve))

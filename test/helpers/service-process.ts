@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
+import { killWhenTestDies } from './orphan-guard.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -9,16 +10,23 @@ export type LogLine = Record<string, any>
 /** A service (gateway or worker) running as a real child process; its pino lines are collected. */
 export class ServiceProcess {
   readonly name: string
+  /** the environment it was started with, beyond the test's own */
+  readonly env: Record<string, string>
   readonly child: ChildProcess
   readonly logs: LogLine[] = []
   readonly raw: string[] = []
   readonly exited: Promise<number | null>
   #waiters: Array<{ pred: (l: LogLine) => boolean, resolve: (l: LogLine) => void }> = []
 
-  /** nodeArgs: extra Node.js flags, e.g. --cpu-prof (not allowed in NODE_OPTIONS) */
-  constructor (name: 'gateway' | 'worker', env: Record<string, string>, nodeArgs: string[] = []) {
+  /**
+   * nodeArgs: extra Node.js flags, e.g. --cpu-prof (not allowed in NODE_OPTIONS). compiled: run the
+   * service's dist/ (npm run build first) as `npm start` does, instead of its sources through tsx.
+   */
+  constructor (name: 'gateway' | 'worker', env: Record<string, string>, nodeArgs: string[] = [], compiled = false) {
     this.name = name
-    this.child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `services/${name}/src/server.ts`], {
+    this.env = env
+    const entry = compiled ? ['--conditions=comfy-jobs-compiled', `services/${name}/dist/server.js`] : ['--import', 'tsx', `services/${name}/src/server.ts`]
+    this.child = spawn(process.execPath, [...nodeArgs, ...entry], {
       cwd: ROOT,
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe']
@@ -48,10 +56,11 @@ export class ServiceProcess {
     this.child.stderr!.on('data', onData)
     // 'close', not 'exit': by then every line the process wrote has been read
     this.exited = once(this.child, 'close').then(([code]) => code as number | null)
+    if (this.child.pid !== undefined) killWhenTestDies(this.child.pid)
   }
 
   /** Resolves with the first log line (past or future) matching pred; rejects after timeoutMs or on exit. */
-  waitForLog (pred: (l: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+  waitForLog (pred: (l: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
     const seen = this.logs.find(pred)
     if (seen) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {

@@ -1,6 +1,7 @@
 import { readSse, type SseItem } from '@comfy-jobs/cli/sse-reader'
 
-export interface SseMessage { event: string, id: number, data: any }
+/** One message; `id` is the raw SSE id (`<epoch>.<seq>`), split into `epoch` and `seq`. */
+export interface SseMessage { event: string, id: string, epoch: string, seq: number, data: any }
 
 export interface EventStream {
   status: number
@@ -24,7 +25,7 @@ export async function openEvents (baseUrl: string, jobId: string, opts: { lastEv
 }
 
 /** Reads messages until `stop` says so or the stream ends; keep-alive comments are counted apart. */
-export async function readMessages (stream: EventStream, stop: (m: SseMessage, all: SseMessage[]) => boolean = () => false, timeoutMs = 20_000): Promise<{ messages: SseMessage[], comments: string[], ended: boolean }> {
+export async function readMessages (stream: EventStream, stop: (m: SseMessage, all: SseMessage[]) => boolean = () => false, timeoutMs = 60_000): Promise<{ messages: SseMessage[], comments: string[], ended: boolean }> {
   const messages: SseMessage[] = []
   const comments: string[] = []
   const timer = setTimeout(() => stream.close(), timeoutMs)
@@ -34,7 +35,8 @@ export async function readMessages (stream: EventStream, stop: (m: SseMessage, a
       if (next.done) return { messages, comments, ended: true }
       const item = next.value
       if (item.type === 'comment') { comments.push(item.text); continue }
-      const message = { event: item.event, id: Number(item.id), data: JSON.parse(item.data) }
+      const [epoch, seq] = (item.id ?? '').split('.')
+      const message = { event: item.event, id: item.id ?? '', epoch, seq: Number(seq), data: JSON.parse(item.data) }
       messages.push(message)
       if (stop(message, messages)) return { messages, comments, ended: false }
     }

@@ -33,13 +33,13 @@ export async function measureTransactionOverhead (opts: { databaseUrl: string, r
       let t0 = performance.now()
       await prisma.$transaction(async tx => {
         await store.insert(tx, a, new Date())
-        await jobQueue.push(a, new Date())
+        await jobQueue.push(a, new Date(), 'local')
       })
       const tx = performance.now() - t0
       const b = job()
       t0 = performance.now()
       await store.insert(prisma, b, new Date())
-      await jobQueue.push(b, new Date())
+      await jobQueue.push(b, new Date(), 'local')
       const pl = performance.now() - t0
       if (i > 0) { transactional.push(tx); plain.push(pl) } // round 0 warms the pools
     }

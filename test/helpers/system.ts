@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { connect } from 'node:net'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
+import { unstreamedWorkersKey } from '@comfy-jobs/contracts'
 import { freePort } from './ports.ts'
 import { ServiceProcess } from './service-process.ts'
 import { createTestDatabase, type TestDatabase } from './database.ts'
@@ -28,6 +29,12 @@ async function probeUntilReady (service: ServiceProcess, probe: () => Promise<bo
   }
 }
 
+/**
+ * How long a service may take to start. A quiet machine needs 2-3 s; with two suites on 2 cores
+ * (load average 15-20) a start has been seen to take 25 s, so this is a bound, not an expectation.
+ */
+const READY_TIMEOUT_MS = 120_000
+
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 export interface Teardown { teardown: (fn: () => unknown) => void }
@@ -46,6 +53,8 @@ export interface SystemOptions {
    * readiness is probed instead: the worker's gRPC port accepts, the gateway answers /api/health.
    */
   logLevel?: string
+  /** run the compiled services (dist/, built beforehand) instead of the sources through tsx */
+  compiled?: boolean
 }
 
 /**
@@ -67,6 +76,7 @@ export class TestSystem {
   #extraGatewayEnv: Record<string, string>
   #workerEnv: Record<string, string>
   readonly #gatewayNodeArgs: string[]
+  readonly #compiled: boolean
   #logLevel: string
 
   constructor (opts: SystemOptions) {
@@ -77,17 +87,25 @@ export class TestSystem {
     this.#gatewayNodeArgs = opts.gatewayNodeArgs ?? []
     this.#workerEnv = opts.workerEnv ?? {}
     this.#logLevel = opts.logLevel ?? 'info'
+    this.#compiled = opts.compiled ?? false
   }
 
   static async start (t: Teardown, opts: SystemOptions): Promise<TestSystem> {
     const sys = new TestSystem(opts)
     t.teardown(() => sys.stop())
-    sys.db = await createTestDatabase(opts.name)
-    sys.outputDir = await mkdtemp(join(tmpdir(), `cj-${opts.name}-`))
-    const workers = opts.workers ?? 1
-    for (let i = 0; i < workers; i++) sys.workerPorts.push(await freePort())
-    await Promise.all(sys.workerPorts.map((_p, i) => sys.startWorker(i)))
-    if (opts.gateway !== false) await sys.startGateway()
+    try {
+      sys.db = await createTestDatabase(opts.name)
+      sys.outputDir = await mkdtemp(join(tmpdir(), `cj-${opts.name}-`))
+      const workers = opts.workers ?? 1
+      for (let i = 0; i < workers; i++) sys.workerPorts.push(await freePort())
+      await Promise.all(sys.workerPorts.map((_p, i) => sys.startWorker(i)))
+      if (opts.gateway !== false) await sys.startGateway()
+    } catch (err) {
+      // a file that starts its system at top level ends here without running its teardowns: stop
+      // what did start, or its processes outlive the test and hold their database connections
+      await sys.stop()
+      throw err
+    }
     return sys
   }
 
@@ -110,10 +128,10 @@ export class TestSystem {
       LOG_LEVEL: this.#logLevel,
       ...this.#workerEnv,
       ...env
-    })
+    }, [], this.#compiled)
     this.workers[i] = worker
-    if (this.#logsReady) await worker.waitForLog(l => l.msg === 'worker ready')
-    else await probeUntilReady(worker, () => tcpAccepts(this.workerPorts[i]), 20_000)
+    if (this.#logsReady) await worker.waitForLog(l => l.msg === 'worker ready', READY_TIMEOUT_MS)
+    else await probeUntilReady(worker, () => tcpAccepts(this.workerPorts[i]), READY_TIMEOUT_MS)
     return worker
   }
 
@@ -127,6 +145,9 @@ export class TestSystem {
       WORKER_ADDRESSES: this.workerPorts.map(p => `127.0.0.1:${p}`).join(',') || '127.0.0.1:1',
       OUTPUT_DIR: this.outputDir,
       PROGRESS_DB_INTERVAL_MS: '0',
+      // a test needs few connections, and the machine's MariaDB (max_connections 151) is shared by
+      // every suite running on it: 16 per gateway ran it out with two suites at once
+      DB_POOL_SIZE: '4',
       LOG_LEVEL: this.#logLevel,
       ...this.#extraGatewayEnv,
       ...env
@@ -136,10 +157,10 @@ export class TestSystem {
   async startGateway (env: Record<string, string> = {}): Promise<ServiceProcess> {
     if (!this.gatewayPort) this.gatewayPort = await freePort()
     if (!this.gatewayGrpcPort) this.gatewayGrpcPort = await freePort()
-    const gateway = new ServiceProcess('gateway', this.gatewayEnv(env), this.#gatewayNodeArgs)
+    const gateway = new ServiceProcess('gateway', this.gatewayEnv(env), this.#gatewayNodeArgs, this.#compiled)
     this.gateway = gateway
-    if (this.#logsReady) await gateway.waitForLog(l => l.msg === 'gateway ready', 30_000)
-    else await probeUntilReady(gateway, () => fetch(`${this.baseUrl}/api/health`).then(() => true, () => false), 30_000)
+    if (this.#logsReady) await gateway.waitForLog(l => l.msg === 'gateway ready', READY_TIMEOUT_MS)
+    else await probeUntilReady(gateway, () => fetch(`${this.baseUrl}/api/health`).then(() => true, () => false), READY_TIMEOUT_MS)
     return gateway
   }
 
@@ -148,7 +169,7 @@ export class TestSystem {
   }
 
   /** Resolves when every configured worker's event stream is open on the gateway. */
-  async waitForWorkersConnected (timeoutMs = 15_000): Promise<void> {
+  async waitForWorkersConnected (timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const health = await fetch(`${this.baseUrl}/api/health`).then(r => r.json()) as any
@@ -158,10 +179,10 @@ export class TestSystem {
     }
   }
 
-  async submit (body: Record<string, unknown>): Promise<{ status: number, body: any, ms: number }> {
+  async submit (body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ status: number, body: any, ms: number }> {
     const t0 = performance.now()
     const res = await fetch(`${this.baseUrl}/api/generate`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
+      method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body)
     })
     const json = await res.json()
     return { status: res.status, body: json, ms: performance.now() - t0 }
@@ -173,7 +194,7 @@ export class TestSystem {
   }
 
   /** Polls status until pred holds; returns the last status body. */
-  async waitForStatus (jobId: string, pred: (s: any) => boolean, timeoutMs = 20_000): Promise<any> {
+  async waitForStatus (jobId: string, pred: (s: any) => boolean, timeoutMs = 60_000): Promise<any> {
     const deadline = Date.now() + timeoutMs
     let last: any
     for (;;) {
@@ -207,14 +228,16 @@ export class TestSystem {
     try {
       const queue = new Queue(this.queueName, { connection: redis })
       await queue.obliterate({ force: true }).catch(() => {})
-      await queue.close()
+      await queue.close().catch(() => {})
       const [rows] = await this.db?.pool.query('SELECT id FROM jobs').catch(() => [[]]) as any
       const keys = (rows ?? []).flatMap((r: { id: string }) => [`job:status:${r.id}`, `job:events:${r.id}`])
-      if (keys.length > 0) await redis.del(...keys).catch(() => {})
+      keys.push(unstreamedWorkersKey(this.queueName))
+      await redis.del(...keys).catch(() => {})
     } finally {
       redis.disconnect()
     }
     await this.db?.drop().catch(() => {})
-    if (this.outputDir) await rm(this.outputDir, { recursive: true, force: true })
+    // maxRetries: a file being closed as the processes die can make one pass see ENOTEMPTY
+    if (this.outputDir) await rm(this.outputDir, { recursive: true, force: true, maxRetries: 5 })
   }
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { killWhenTestDies } from './orphan-guard.ts'
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const WORKER_ENTRY = 'services/worker/src/server.ts'
@@ -37,6 +38,7 @@ function spawnWorker (env: Record<string, string>): { child: ChildProcess, outpu
   delete childEnv.NODE_OPTIONS
   delete childEnv.NODE_V8_COVERAGE
   const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY], { cwd: REPO_ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  if (child.pid !== undefined) killWhenTestDies(child.pid)
   let text = ''
   let partial = ''
   const logs: Array<Record<string, any>> = []
@@ -61,7 +63,7 @@ function spawnWorker (env: Record<string, string>): { child: ChildProcess, outpu
 }
 
 /** Starts the worker service as a child process and resolves once it logged `worker ready`. */
-export async function startWorkerProcess (env: Record<string, string>, readyTimeoutMs = 15_000): Promise<WorkerProcess> {
+export async function startWorkerProcess (env: Record<string, string>, readyTimeoutMs = 120_000): Promise<WorkerProcess> {
   const { child, output, logs, onLine, exited } = spawnWorker(env)
   const ready = await new Promise<Record<string, any>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker not ready after ${readyTimeoutMs} ms:\n${output()}`)), readyTimeoutMs)
@@ -94,7 +96,7 @@ export async function startWorkerProcess (env: Record<string, string>, readyTime
 }
 
 /** Runs the worker expecting it to refuse to start; resolves with its exit and everything it printed. */
-export async function runWorkerUntilExit (env: Record<string, string>, timeoutMs = 15_000): Promise<{ code: number | null, signal: NodeJS.Signals | null, output: string }> {
+export async function runWorkerUntilExit (env: Record<string, string>, timeoutMs = 120_000): Promise<{ code: number | null, signal: NodeJS.Signals | null, output: string }> {
   const { child, output, exited } = spawnWorker(env)
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
   const result = await exited

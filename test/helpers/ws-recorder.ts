@@ -23,7 +23,7 @@ export class WsRecorder {
     return this.frames.filter(f => f.type === 'status' || f.data?.prompt_id === promptId).map(f => f.type)
   }
 
-  async waitFor (pred: (frame: { type: string, data: any }) => boolean, what: string, timeoutMs = 5000): Promise<{ type: string, data: any }> {
+  async waitFor (pred: (frame: { type: string, data: any }) => boolean, what: string, timeoutMs = 60_000): Promise<{ type: string, data: any }> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const found = this.frames.find(pred)

@@ -16,9 +16,12 @@ const MAX_RECONNECTS = 30
 /** The REST and SSE calls the CLI makes, against one gateway base URL. */
 export class GatewayClient {
   readonly #base: URL
+  /** `Authorization: Bearer <key>` when an API key is given */
+  readonly #auth: Record<string, string>
 
-  constructor (baseUrl: string) {
+  constructor (baseUrl: string, apiKey?: string) {
     this.#base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`)
+    this.#auth = apiKey ? { authorization: `Bearer ${apiKey}` } : {}
   }
 
   #url (path: string): URL {
@@ -27,7 +30,7 @@ export class GatewayClient {
 
   async #fetch (path: string, init?: RequestInit): Promise<Response> {
     try {
-      return await fetch(this.#url(path), { ...init, signal: init?.signal ?? AbortSignal.timeout(30_000) })
+      return await fetch(this.#url(path), { ...init, headers: { ...this.#auth, ...init?.headers as Record<string, string> }, signal: init?.signal ?? AbortSignal.timeout(30_000) })
     } catch (err) {
       throw new GatewayError(`cannot reach the gateway at ${this.#base.href}: ${(err as Error).cause ?? (err as Error).message}`)
     }
@@ -41,13 +44,14 @@ export class GatewayClient {
   }
 
   /**
-   * Every update of a job until it ends: the snapshot, then each event. A dropped stream is resumed
-   * with Last-Event-ID, so nothing is missed or repeated.
+   * Every update of a job until it ends: the snapshot, then each event. A dropped stream, or one the
+   * gateway could not serve for a moment (503: its Redis is away), is resumed with Last-Event-ID, so
+   * nothing is missed; after Redis lost the job's history the gateway starts again with a snapshot.
    */
   async * watch (jobId: string): AsyncGenerator<JobUpdate> {
     let lastId: string | null = null
     for (let attempt = 0; ; attempt++) {
-      const headers: Record<string, string> = { accept: 'text/event-stream' }
+      const headers: Record<string, string> = { ...this.#auth, accept: 'text/event-stream' }
       if (lastId !== null) headers['last-event-id'] = lastId
       let res: Response
       try {
@@ -58,6 +62,11 @@ export class GatewayClient {
         continue
       }
       if (res.status === 204) return
+      if (res.status === 503 && attempt < MAX_RECONNECTS) {
+        await res.body?.cancel()
+        await new Promise(resolve => setTimeout(resolve, RECONNECT_MS))
+        continue
+      }
       if (!res.ok || !res.body) {
         const body = await res.json().catch(() => ({})) as { error?: string }
         throw new GatewayError(body.error ?? `event stream failed with HTTP ${res.status}`, res.status, body)
@@ -76,6 +85,16 @@ export class GatewayClient {
       if (attempt >= MAX_RECONNECTS) throw new GatewayError('event stream kept dropping; giving up')
       await new Promise(resolve => setTimeout(resolve, RECONNECT_MS))
     }
+  }
+
+  /** POST /api/upload; the stored upload's name. */
+  async upload (data: Buffer, filename: string): Promise<string> {
+    const form = new FormData()
+    form.append('file', new Blob([new Uint8Array(data)]), filename)
+    const res = await this.#fetch('api/upload', { method: 'POST', body: form })
+    const json = await res.json().catch(() => ({})) as { name?: string, error?: string, details?: unknown }
+    if (!res.ok || !json.name) throw new GatewayError(`upload of ${filename} refused: ${json.error ?? `HTTP ${res.status}`}${typeof json.details === 'string' ? ` (${json.details})` : ''}`, res.status, json)
+    return json.name
   }
 
   async download (path: string): Promise<Buffer> {

@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox'
 import { ASPECT_RATIOS, type AspectRatio } from './params.ts'
 import { JobStatusName, Nullable, OutputInfo } from './schemas.ts'
+import { UPLOAD_EXTENSIONS, type UploadType } from './media.ts'
 
 /** A job id: a UUID in its 36-character text form. */
 export const JOB_ID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
@@ -57,6 +58,17 @@ export const JobParamsView = Type.Object({
   batch_size: Type.Integer()
 })
 
+/** A job's input as its record shows it: a reference to a stored upload. */
+export const InputRefView = Type.Object({
+  name: Type.String(),
+  kind: Type.Union([Type.Literal('image'), Type.Literal('mask'), Type.Literal('audio')]),
+  mime: Type.String(),
+  bytes: Type.Integer(),
+  width: Type.Optional(Type.Integer()),
+  height: Type.Optional(Type.Integer()),
+  duration_ms: Type.Optional(Type.Integer())
+})
+
 /** A job's full record: what was asked, when things happened, what came out. */
 export const JobRecord = Type.Object({
   job_id: Type.String(),
@@ -73,26 +85,33 @@ export const JobRecord = Type.Object({
   error: Nullable(Type.String()),
   image_url: Nullable(Type.String()),
   outputs: Type.Array(OutputInfo),
+  inputs: Type.Record(Type.String(), Type.Union([InputRefView, Type.Array(InputRefView)]), { description: 'the media the job was given, by input name' }),
+  prompts: Type.Array(Type.String()),
   created_at: Type.String(),
   started_at: Nullable(Type.String()),
   finished_at: Nullable(Type.String()),
-  updated_at: Type.String()
+  updated_at: Type.String(),
+  waiting_reason: Type.Optional(Type.String({ description: 'why a queued job does not run yet: no live worker can run its workflow with its model (it runs once one can)' }))
 })
 export type JobRecord = Static<typeof JobRecord>
 
-export const UPLOAD_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const
-export type UploadImageType = (typeof UPLOAD_IMAGE_TYPES)[number]
-
 export const UploadResponse = Type.Object({
-  name: Type.String({ description: 'content-hash file name; image workflows reference the upload by it' }),
+  name: Type.String({ description: 'content-hash file name; a job references the upload by it (`inputs`)' }),
   size: Type.Integer(),
-  type: Type.Enum(UPLOAD_IMAGE_TYPES)
+  type: Type.Enum(Object.keys(UPLOAD_EXTENSIONS) as UploadType[], { description: 'the content type, read from the bytes' }),
+  kind: Type.Union([Type.Literal('image'), Type.Literal('audio')]),
+  width: Type.Optional(Type.Integer()),
+  height: Type.Optional(Type.Integer()),
+  filename: Type.String({ description: 'the same as name (the original system\'s field)' }),
+  original_name: Type.String({ description: 'the file name the client sent (the original system\'s field)' })
 })
+
 
 /** The data of one live event (SSE `data:`), typed from the job's event history. */
 export const JobEventData = Type.Object({
   job_id: Type.String(),
   seq: Type.Integer({ minimum: 1 }),
+  epoch: Type.String({ description: 'the history seq counts in: a new one begins when Redis lost the old (the SSE id is `<epoch>.<seq>`)' }),
   type: Type.Union([JobStatusName, Type.Literal('progress')]),
   status: JobStatusName,
   at: Type.String(),
@@ -107,10 +126,13 @@ export const JobEventData = Type.Object({
 })
 export type JobEventData = Static<typeof JobEventData>
 
+/** An SSE event id: `<epoch>.<seq>`, or a bare `<seq>` as ids were before epochs. */
+export const EVENT_ID_PATTERN = '^([0-9]{1,20}\\.)?[0-9]{1,15}$'
+
 export const EventStreamHeaders = Type.Object({
-  'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'resume after this event id (sent by EventSource on reconnect)' }))
+  'last-event-id': Type.Optional(Type.String({ pattern: EVENT_ID_PATTERN, description: 'resume after this event id (sent by EventSource on reconnect)' }))
 })
 
 export const EventStreamQuery = Type.Object({
-  last_event_id: Type.Optional(Type.Integer({ minimum: 0, description: 'same as the Last-Event-ID header, for EventSource polyfills' }))
+  last_event_id: Type.Optional(Type.String({ pattern: EVENT_ID_PATTERN, description: 'same as the Last-Event-ID header, for EventSource polyfills' }))
 })

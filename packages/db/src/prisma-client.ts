@@ -2,6 +2,7 @@ import { createPool } from 'mariadb'
 import { PrismaMariaDb } from '@prisma/adapter-mariadb'
 import { PrismaClient } from './generated/prisma/client.ts'
 import type { DatabaseLocation } from './database-url.ts'
+import type { PoolObserver } from './pool-observer.ts'
 
 export interface PrismaClientOptions {
   /** connections in the driver's pool */
@@ -12,7 +13,11 @@ export interface PrismaClientOptions {
   connectTimeoutMs?: number
   /** told when the pool fails to open a connection (the database is away); it retries by itself */
   onPoolError?: (err: Error) => void
+  /** watches the pool (liveness, which connection a transaction took); see PoolObserver */
+  observer?: PoolObserver
 }
+
+const DEFAULT_POOL_SIZE = 10
 
 /** A Prisma Client over the MariaDB driver adapter; the caller owns it and must `$disconnect()`. */
 export function createPrismaClient (loc: DatabaseLocation, opts: PrismaClientOptions = {}): PrismaClient {
@@ -22,7 +27,7 @@ export function createPrismaClient (loc: DatabaseLocation, opts: PrismaClientOpt
     user: loc.user,
     password: loc.password,
     database: loc.database,
-    connectionLimit: opts.poolSize ?? 10,
+    connectionLimit: opts.poolSize ?? DEFAULT_POOL_SIZE,
     acquireTimeout: opts.acquireTimeoutMs ?? 2000,
     connectTimeout: opts.connectTimeoutMs ?? 2000
     // No `timezone` (nor initSql): the adapter writes and reads DATETIME in UTC itself and Prisma fills
@@ -35,7 +40,8 @@ export function createPrismaClient (loc: DatabaseLocation, opts: PrismaClientOpt
   ;(pool as unknown as NodeJS.EventEmitter).on('error', (err: Error) => opts.onPoolError?.(err))
   // Text protocol: the binary one prepares each statement first (an extra round trip per new
   // statement per connection) and Prisma's parameterised SQL gains nothing from it here.
-  return new PrismaClient({ adapter: new PrismaMariaDb(pool, { disposeExternalPool: true, useTextProtocol: true }) })
+  const observed = opts.observer?.attach(pool, opts.poolSize ?? DEFAULT_POOL_SIZE) ?? pool
+  return new PrismaClient({ adapter: new PrismaMariaDb(observed, { disposeExternalPool: true, useTextProtocol: true }) })
 }
 
 export type { PrismaClient }

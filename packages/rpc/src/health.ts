@@ -13,9 +13,9 @@ export function addHealthService (server: grpc.Server, statuses: Record<string, 
 export { healthServiceDefinition }
 
 /** Calls grpc.health.v1.Health/Check; resolves with the status name. */
-export function checkHealth (address: string, service = '', deadlineMs = 1000): Promise<string> {
+export function checkHealth (address: string, service = '', deadlineMs = 1000, credentials = grpc.credentials.createInsecure()): Promise<string> {
   const Client = grpc.makeGenericClientConstructor(healthServiceDefinition as grpc.ServiceDefinition, 'Health')
-  const client = new Client(address, grpc.credentials.createInsecure()) as any
+  const client = new Client(address, credentials) as any
   return new Promise((resolve, reject) => {
     client.Check({ service }, { deadline: Date.now() + deadlineMs }, (err: Error | null, res: { status: string | number }) => {
       client.close()

@@ -1,6 +1,8 @@
+import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import type { PackageDefinition } from '@grpc/proto-loader'
-import { loadDefinition } from './load.ts'
+import { PROTO_ROOT, loadDefinition } from './load.ts'
+import type { ProtoFile } from './file-descriptors.ts'
 import { CHANNEL_OPTIONS } from './worker-service.ts'
 
 export const JOBS_PROTO = 'comfyjobs/jobs/v1/jobs.proto'
@@ -11,7 +13,7 @@ export const JOBS_SERVICE_NAME = 'comfyjobs.jobs.v1.JobService'
 
 export type GrpcJobStatus = 'JOB_STATUS_UNSPECIFIED' | 'JOB_STATUS_QUEUED' | 'JOB_STATUS_PROCESSING' | 'JOB_STATUS_FINISHED' | 'JOB_STATUS_FAILED' | 'JOB_STATUS_CANCELLED'
 export type GrpcStatusSource = 'STATUS_SOURCE_UNSPECIFIED' | 'STATUS_SOURCE_REDIS' | 'STATUS_SOURCE_DATABASE'
-export type GrpcJobEventType = 'JOB_EVENT_TYPE_UNSPECIFIED' | 'JOB_EVENT_TYPE_PROCESSING' | 'JOB_EVENT_TYPE_PROGRESS' | 'JOB_EVENT_TYPE_FINISHED' | 'JOB_EVENT_TYPE_FAILED' | 'JOB_EVENT_TYPE_CANCELLED'
+export type GrpcJobEventType = 'JOB_EVENT_TYPE_UNSPECIFIED' | 'JOB_EVENT_TYPE_PROCESSING' | 'JOB_EVENT_TYPE_PROGRESS' | 'JOB_EVENT_TYPE_FINISHED' | 'JOB_EVENT_TYPE_FAILED' | 'JOB_EVENT_TYPE_CANCELLED' | 'JOB_EVENT_TYPE_QUEUED'
 
 export interface Timestamp { seconds: number, nanos: number }
 
@@ -22,12 +24,19 @@ export interface SubmitRequest {
   aspect_ratio?: string
   seed?: number
   batch_size?: number
+  inputs?: Record<string, { files: GrpcInputFile[] }>
+  prompts?: string[]
+  workflow_graph_json?: string
+  wait_seconds?: number
+  webhook?: string
+  webhook_events_filter?: string[]
 }
-export interface SubmitResponse { job_id: string, status: GrpcJobStatus, message: string }
+export type GrpcInputFile = { source?: 'upload', upload: string } | { source?: 'data', data: Buffer }
+export interface SubmitResponse { job_id: string, status: GrpcJobStatus, message: string, job?: JobState | null, ended?: boolean }
 
 export interface GetStatusRequest { job_id: string }
 
-export interface GrpcOutput { index: number, url: string, mime: string, width: number, height: number, bytes: number }
+export interface GrpcOutput { index: number, url: string, kind: string, mime: string, width: number, height: number, bytes: number, duration_ms?: number, frames?: number }
 
 export interface JobState {
   job_id: string
@@ -44,9 +53,11 @@ export interface JobState {
   started_at: Timestamp | null
   finished_at: Timestamp | null
   updated_at: Timestamp | null
+  /** a queued job no live worker can run: why it waits */
+  waiting_reason?: string
 }
 
-export interface WatchJobRequest { job_id: string, after_seq?: number }
+export interface WatchJobRequest { job_id: string, after_seq?: number, epoch?: string }
 
 export interface GrpcJobEvent {
   type: GrpcJobEventType
@@ -62,7 +73,7 @@ export interface GrpcJobEvent {
   at: Timestamp | null
 }
 
-export type WatchJobResponse = { seq: number } & (
+export type WatchJobResponse = { seq: number, epoch: string } & (
   | { update?: 'snapshot', snapshot: JobState, event?: null }
   | { update?: 'event', event: GrpcJobEvent, snapshot?: null })
 
@@ -105,6 +116,11 @@ export interface JobServiceClient extends grpc.Client {
 
 export function jobsDefinition (): PackageDefinition {
   return loadDefinition(JOBS_PROTO)
+}
+
+/** The JobService's .proto file, for server reflection. */
+export function jobsProtoFile (): ProtoFile {
+  return { path: join(PROTO_ROOT, JOBS_PROTO), name: JOBS_PROTO }
 }
 
 export function jobService (): grpc.ServiceDefinition {

@@ -1,13 +1,13 @@
 import * as grpc from '@grpc/grpc-js'
 
 /**
- * Binds an insecure listener and resolves with the bound port (useful with port 0). A failure names
- * the configuration variables that chose the address.
+ * Binds a listener (insecure unless credentials say otherwise) and resolves with the bound port
+ * (useful with port 0). A failure names the configuration variables that chose the address.
  */
-export function bindServer (server: grpc.Server, host: string, port: number, variables: string): Promise<number> {
+export function bindServer (server: grpc.Server, host: string, port: number, variables: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(address, credentials, (err, bound) => {
       if (err) reject(new Error(`cannot listen on ${address} (${variables}): ${err.message}`))
       else resolve(bound)
     })

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js'
 import { loadDefinition } from './load.ts'
+import { OPEN_WORKER_LINK, linkTokenInterceptor, workerChannelCredentials, type WorkerLinkSecurity } from './worker-link-auth.ts'
 
 export const WORKER_PROTO = 'comfyjobs/worker/v1/worker.proto'
 export const WORKER_SERVICE_NAME = 'comfyjobs.worker.v1.WorkerService'
@@ -14,6 +15,11 @@ export interface OutputFile {
   height: number
   bytes: number
   sha256: string
+  /** image, video or audio; '' from older workers means image */
+  kind: string
+  /** 0 = unknown */
+  duration_ms: number
+  frames: number
 }
 
 export interface JobEvent {
@@ -42,10 +48,31 @@ export interface GetOutputRequest { job_id: string, name: string }
 export interface OutputChunk { data: Buffer }
 export interface CancelJobRequest { job_id: string, reason: string }
 export interface CancelJobResponse { state: 'running' | 'held' | 'unknown' | string }
+export interface MediaInput {
+  name: string
+  kind: string
+  required: boolean
+  min: number
+  max: number
+  members: string[]
+  description: string
+}
 export interface WorkflowModels {
   workflow: string
+  /** the first is the default */
   models: string[]
+  description?: string
+  /** required ('' from older workers), optional, none */
+  prompt?: string
+  max_prompts?: number
+  inputs?: MediaInput[]
+  model_files?: string[]
+  /** other names a submit may use for the workflow */
+  aliases?: string[]
 }
+export interface InputRequest { request_id: number, name: string }
+export interface InputChunk { request_id: number, data: Buffer, last: boolean, error: string, not_found: boolean }
+export type InputFeedMessage = { msg?: 'hello', hello: { gateway_id: string } } | { msg?: 'chunk', chunk: InputChunk }
 export interface WorkerInfo {
   worker_id: string
   epoch: string
@@ -56,6 +83,29 @@ export interface WorkerInfo {
   running: number
   ready: boolean
   runnable: WorkflowModels[]
+  node_catalogue_digest: string
+  /** why ready is false ('' when ready) */
+  not_ready_reason: string
+}
+
+export interface NodeInput {
+  name: string
+  required: boolean
+  type: string
+  options: string[]
+  min?: number | null
+  max?: number | null
+  upload: boolean
+}
+export interface NodeClass {
+  name: string
+  inputs: NodeInput[]
+  outputs: string[]
+  output_node: boolean
+}
+export interface NodeCatalogue {
+  digest: string
+  classes: NodeClass[]
 }
 
 export interface WorkerServiceHandlers extends grpc.UntypedServiceImplementation {
@@ -63,6 +113,8 @@ export interface WorkerServiceHandlers extends grpc.UntypedServiceImplementation
   GetOutput: grpc.handleServerStreamingCall<GetOutputRequest, OutputChunk>
   CancelJob: grpc.handleUnaryCall<CancelJobRequest, CancelJobResponse>
   GetInfo: grpc.handleUnaryCall<Record<string, never>, WorkerInfo>
+  InputFeed: grpc.handleBidiStreamingCall<InputFeedMessage, InputRequest>
+  GetNodeCatalogue: grpc.handleUnaryCall<Record<string, never>, NodeCatalogue>
 }
 
 type Unary<Req, Res> = (req: Req, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall
@@ -72,6 +124,8 @@ export interface WorkerServiceClient extends grpc.Client {
   GetOutput: (req: GetOutputRequest, options?: grpc.CallOptions) => grpc.ClientReadableStream<OutputChunk>
   CancelJob: Unary<CancelJobRequest, CancelJobResponse>
   GetInfo: Unary<Record<string, never>, WorkerInfo>
+  InputFeed: (options?: grpc.CallOptions) => grpc.ClientDuplexStream<InputFeedMessage, InputRequest>
+  GetNodeCatalogue: Unary<Record<string, never>, NodeCatalogue>
 }
 
 function workerServiceDefinition (): grpc.ServiceDefinition {
@@ -98,7 +152,10 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.keepalive_permit_without_calls': 1
 }
 
-export function createWorkerClient (address: string): WorkerServiceClient {
+/** A client of a worker; `security` as the worker requires it (WORKER_LINK_TOKEN, WORKER_TLS_*). */
+export function createWorkerClient (address: string, security: WorkerLinkSecurity = OPEN_WORKER_LINK): WorkerServiceClient {
   const Client = grpc.makeGenericClientConstructor(workerServiceDefinition(), 'WorkerService')
-  return new Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as WorkerServiceClient
+  const options: grpc.ClientOptions = { ...CHANNEL_OPTIONS }
+  if (security.token !== null) options.interceptors = [linkTokenInterceptor(security.token)]
+  return new Client(address, workerChannelCredentials(security), options) as unknown as WorkerServiceClient
 }

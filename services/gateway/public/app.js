@@ -1,12 +1,17 @@
-import { submitJob } from './api.js'
+import { apiKey, describeError, submitJob } from './api.js'
 import { Gallery } from './gallery.js'
 import { JobPanel } from './job-panel.js'
+import { KeyForm } from './key-form.js'
+import { WorkflowForm } from './workflow-form.js'
 
 const form = document.querySelector('#generate-form')
 const submit = document.querySelector('#submit')
 const formError = document.querySelector('#form-error')
 const prompt = document.querySelector('#prompt')
 
+// first, so it hears the 401 of the first requests below
+const keyForm = new KeyForm(document)
+const workflow = new WorkflowForm(document)
 const gallery = new Gallery(document, { onSelect: job => panel.follow(job.id, job.prompt) })
 const panel = new JobPanel(document, { onEnd: () => gallery.first() })
 
@@ -18,7 +23,7 @@ function showError (message) {
 form.addEventListener('submit', async event => {
   event.preventDefault()
   showError('')
-  if (!prompt.value.trim()) {
+  if (workflow.promptRule === 'required' && !prompt.value.trim()) {
     showError('Write a prompt first.')
     prompt.focus()
     return
@@ -26,18 +31,19 @@ form.addEventListener('submit', async event => {
   const seed = Number(form.seed.value === '' ? -1 : form.seed.value)
   submit.disabled = true
   try {
+    const media = await workflow.values()
     const { job_id: jobId } = await submitJob({
-      prompt: prompt.value,
+      ...(workflow.promptRule === 'none' ? {} : { prompt: prompt.value }),
       workflow: form.workflow.value,
       model: form.model.value,
       aspect_ratio: form.aspect_ratio.value,
-      seed
+      seed,
+      ...media
     })
-    panel.follow(jobId, prompt.value)
+    panel.follow(jobId, workflow.promptRule === 'none' ? '' : prompt.value)
     await gallery.first()
   } catch (err) {
-    const details = Array.isArray(err.body?.details) ? err.body.details.map(d => d.message).join('; ') : ''
-    showError(details || err.message)
+    showError(describeError(err))
   } finally {
     submit.disabled = false
   }
@@ -47,4 +53,16 @@ prompt.addEventListener('keydown', event => {
   if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) form.requestSubmit()
 })
 
+// a file dropped beside a picker would otherwise replace the page with itself
+for (const type of ['dragover', 'drop']) window.addEventListener(type, event => event.preventDefault())
+
+// a key was taken: load what the page could not load without one, and follow the current job again
+apiKey.addEventListener('changed', () => {
+  void workflow.load()
+  void gallery.first()
+  panel.resume()
+  keyForm.hide()
+})
+
+void workflow.load()
 void gallery.first()

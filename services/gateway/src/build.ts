@@ -9,7 +9,10 @@ export async function buildApp (config: GatewayConfig, logger: Logger) {
   const fastify = Fastify({
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
-    pluginTimeout: 30_000,
+    trustProxy: config.trustProxy,
+    // a guard against a plugin that never settles; each dependency's probe has its own, shorter bound,
+    // and on a loaded machine merely loading the modules can take tens of seconds
+    pluginTimeout: config.startupTimeoutMs,
     requestTimeout: 30_000,
     return503OnClosing: true,
     // one line per job step is logged by the job service; per-request lines would drown them

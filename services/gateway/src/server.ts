@@ -14,7 +14,14 @@ try {
 // The app is loaded only once the config is known good, so a bad value stops the process at once.
 const { buildApp } = await import('./build.ts')
 const logger = pino({ level: config.logLevel, base: { service: 'gateway' } })
-const app = await buildApp(config, logger)
+let app: Awaited<ReturnType<typeof buildApp>>
+try {
+  app = await buildApp(config, logger)
+} catch (err) {
+  // e.g. AUTH unset on a non-loopback address with no API key: the message says what to do
+  console.error(`gateway: ${(err as Error).message}`)
+  process.exit(1)
+}
 
 closeWithGrace({ delay: Number(process.env.SHUTDOWN_GRACE_MS ?? 10000) }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'gateway closing after an error')

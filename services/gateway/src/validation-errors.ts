@@ -35,3 +35,12 @@ export function invalidRequest (issues: readonly ValidationIssue[], context: str
     extra: { error: `Invalid request: ${[...new Set(problems.map(p => p.message))].join('; ')}` }
   })
 }
+
+/** The VALIDATION error for one field, as every check after the schema reports it. */
+export function fieldProblem (field: string, message: string): AppError {
+  return fieldProblems([{ field, message }])
+}
+
+export function fieldProblems (problems: FieldProblem[]): AppError {
+  return new AppError('VALIDATION', { details: problems, extra: { error: `Invalid request: ${problems.map(p => p.message).join('; ')}` } })
+}

@@ -45,6 +45,7 @@ export class EventLog {
   #pending: JobEvent[] = []
   #subscriber: EventSubscriber | null = null
   #waiters: AckWaiter[] = []
+  readonly #subscriberListeners: Array<(attached: boolean) => void> = []
 
   constructor (workerId: string) {
     this.workerId = workerId
@@ -102,9 +103,32 @@ export class EventLog {
     for (const w of due) w.resolve()
   }
 
-  waitForAck (seq: number): Promise<void> {
-    if (seq <= this.#ackedSeq) return Promise.resolve()
-    return new Promise(resolve => this.#waiters.push({ seq, resolve }))
+  /** Resolves true once seq is acked, or false after timeoutMs without that. */
+  waitForAck (seq: number, timeoutMs: number): Promise<boolean> {
+    if (seq <= this.#ackedSeq) return Promise.resolve(true)
+    return new Promise(resolve => {
+      const waiter: AckWaiter = { seq, resolve: () => { clearTimeout(timer); resolve(true) } }
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter(w => w !== waiter)
+        resolve(false)
+      }, timeoutMs)
+      this.#waiters.push(waiter)
+    })
+  }
+
+  /**
+   * Drops a job's unacked events: the job was given back to the queue, and a gateway that attaches
+   * later must not apply a run that no longer counts. Seqs stay as they were, with a gap.
+   */
+  withdraw (jobId: string): number {
+    const before = this.#pending.length
+    this.#pending = this.#pending.filter(e => e.job_id !== jobId)
+    return before - this.#pending.length
+  }
+
+  /** Calls listener(true) when a subscriber attaches, listener(false) when it detaches. */
+  onSubscriberChange (listener: (attached: boolean) => void): void {
+    this.#subscriberListeners.push(listener)
   }
 
   /**
@@ -123,9 +147,12 @@ export class EventLog {
       if (event.seq > after) subscriber.send(event)
     }
     this.#subscriber = subscriber
+    for (const listener of this.#subscriberListeners) listener(true)
     return {
       detach: () => {
-        if (this.#subscriber === subscriber) this.#subscriber = null
+        if (this.#subscriber !== subscriber) return
+        this.#subscriber = null
+        for (const listener of this.#subscriberListeners) listener(false)
       }
     }
   }

@@ -8,9 +8,14 @@ import {
   bindServer,
   shutdownServer,
   workerService,
+  workerServerCredentials,
+  linkTokenCheck,
+  type WorkerLinkSecurity,
   type CancelJobRequest,
   type CancelJobResponse,
   type GetOutputRequest,
+  type InputFeedMessage,
+  type InputRequest,
   type JobEvent,
   type OutputChunk,
   type StreamRequest,
@@ -21,6 +26,8 @@ import type { Consumer } from './consumer.ts'
 import type { Engine } from './engines/engine.ts'
 import { SubscriberActiveError, type EventLog, type Subscription } from './event-log.ts'
 import type { OutputStore } from './output-store.ts'
+import type { InputFetcher } from './inputs/input-fetcher.ts'
+import { InputFeeder } from './inputs/input-feeder.ts'
 
 const CHUNK_BYTES = 64 * 1024
 
@@ -30,14 +37,18 @@ export interface WorkerGrpcServerOptions {
   concurrency: number
   events: EventLog
   outputs: OutputStore
+  inputs: InputFetcher
   consumer: Consumer
   engine: Engine
-  /** for GetInfo.ready and gRPC health: taking jobs (the engine is ready) and not shutting down */
-  isReady: () => boolean
+  /** for GetInfo: whether the worker takes jobs, and why not */
+  readiness: () => { ready: boolean, reason: string }
+  /** what every call must present; see config.ts */
+  link: WorkerLinkSecurity
   logger: Logger
 }
 
 type EventStream = grpc.ServerDuplexStream<StreamRequest, JobEvent>
+type FeedStream = grpc.ServerDuplexStream<InputFeedMessage, InputRequest>
 
 /** Serves WorkerService and the standard health service. */
 export class WorkerGrpcServer {
@@ -45,7 +56,7 @@ export class WorkerGrpcServer {
   readonly #log: Logger
   readonly #server: grpc.Server
   readonly #health: ReturnType<typeof addHealthService>
-  readonly #streams = new Set<EventStream>()
+  readonly #streams = new Set<EventStream | FeedStream>()
   #port: number | null = null
 
   constructor (options: WorkerGrpcServerOptions) {
@@ -56,13 +67,39 @@ export class WorkerGrpcServer {
       StreamEvents: call => this.#streamEvents(call),
       GetOutput: call => { void this.#getOutput(call) },
       CancelJob: (call, callback) => this.#cancelJob(call.request, callback),
-      GetInfo: (_call, callback) => callback(null, this.#info())
+      GetInfo: (_call, callback) => callback(null, this.#info()),
+      GetNodeCatalogue: (_call, callback) => {
+        const catalogue = this.#o.engine.nodeCatalogue?.() ?? null
+        if (catalogue === null) callback({ code: grpc.status.FAILED_PRECONDITION, details: `the ${this.#o.engine.name} engine has no ComfyUI node catalogue${this.#o.engine.name === 'comfyui' ? ' yet (ComfyUI has not answered /object_info)' : ''}` })
+        else callback(null, catalogue)
+      },
+      InputFeed: call => this.#inputFeed(call)
     }
-    this.#server.addService(workerService(), handlers)
+    this.#server.addService(workerService(), this.#guarded(handlers))
     this.#health = addHealthService(this.#server, { '': 'SERVING', [WORKER_SERVICE_NAME]: 'SERVING' })
   }
 
-  /** gRPC health follows readiness: NOT_SERVING while the worker cannot take jobs. */
+  /**
+   * Every call of the worker service presents the link token (when one is set) before its handler
+   * runs: a refused StreamEvents never attaches, so nothing it sends (a Hello's acked_seq, an Ack)
+   * counts; a refused InputFeed never serves files. The health service stays open.
+   */
+  #guarded (handlers: WorkerServiceHandlers): WorkerServiceHandlers {
+    const allowed = linkTokenCheck(this.#o.link.token)
+    const guarded: Record<string, (call: any, callback?: any) => void> = {}
+    for (const [name, handler] of Object.entries(handlers)) {
+      guarded[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
+        if (allowed(call.metadata)) return (handler as (call: unknown, callback?: unknown) => void)(call, callback)
+        const error = { code: grpc.status.UNAUTHENTICATED, details: 'the worker link requires its token (WORKER_LINK_TOKEN)' }
+        this.#log.warn({ peer: call.getPeer(), rpc: name }, 'call refused: no valid worker link token')
+        if (callback !== undefined) callback(error)
+        else call.emit('error', error)
+      }
+    }
+    return guarded as unknown as WorkerServiceHandlers
+  }
+
+  /** gRPC health follows readiness: NOT_SERVING while the worker does not take jobs. */
   setServing (serving: boolean): void {
     const status = serving ? 'SERVING' : 'NOT_SERVING'
     this.#health.setStatus('', status)
@@ -76,8 +113,8 @@ export class WorkerGrpcServer {
   /** Binds and resolves with the bound port (useful with port 0). */
   async listen (): Promise<number> {
     const { host, port } = this.#o
-    this.#port = await bindServer(this.#server, host, port, 'WORKER_GRPC_HOST/WORKER_GRPC_PORT')
-    this.#log.info({ host, port: this.#port }, 'gRPC listening')
+    this.#port = await bindServer(this.#server, host, port, 'WORKER_GRPC_HOST/WORKER_GRPC_PORT', workerServerCredentials(this.#o.link))
+    this.#log.info({ host, port: this.#port, link_token: this.#o.link.token !== null, link_tls: this.#o.link.tls !== null }, 'gRPC listening')
     return this.#port
   }
 
@@ -147,6 +184,40 @@ export class WorkerGrpcServer {
     call.on('close', () => finish('closed'))
   }
 
+  /** A gateway offers this worker the input files of jobs: after its hello, the worker asks it for files. */
+  #inputFeed (call: FeedStream): void {
+    const log = this.#log.child({ peer: call.getPeer() })
+    let feeder: InputFeeder | null = null
+    this.#streams.add(call)
+    const finish = (why: string): void => {
+      this.#streams.delete(call)
+      if (feeder !== null) this.#o.inputs.remove(feeder, why)
+      feeder = null
+    }
+    call.on('data', (message: InputFeedMessage) => {
+      if (feeder === null) {
+        if (message.msg !== 'hello' || message.hello == null) {
+          log.warn('input feed rejected: the first message must be an InputFeedHello')
+          finish('rejected')
+          call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'the first InputFeed message must be an InputFeedHello' })
+          return
+        }
+        feeder = new InputFeeder(call, message.hello.gateway_id)
+        call.sendMetadata(new grpc.Metadata())
+        this.#o.inputs.add(feeder)
+        return
+      }
+      if (message.msg === 'chunk' && message.chunk != null) feeder.receive(message.chunk)
+    })
+    call.on('end', () => {
+      finish('the gateway ended the feed')
+      if (!call.writableEnded) call.end()
+    })
+    call.on('cancelled', () => finish('cancelled'))
+    call.on('error', () => finish('error'))
+    call.on('close', () => finish('closed'))
+  }
+
   async #getOutput (call: grpc.ServerWritableStream<GetOutputRequest, OutputChunk>): Promise<void> {
     const { job_id: jobId, name } = call.request
     const data = this.#o.outputs.get(jobId, name)
@@ -183,6 +254,7 @@ export class WorkerGrpcServer {
   #info (): WorkerInfo {
     const { events, engine, consumer, concurrency } = this.#o
     const runnable = engine.runnable()
+    const readiness = this.#o.readiness()
     return {
       worker_id: events.workerId,
       epoch: events.epoch,
@@ -190,9 +262,11 @@ export class WorkerGrpcServer {
       workflows: runnable.map(r => r.workflow),
       models: [...new Set(runnable.flatMap(r => r.models))],
       runnable,
+      node_catalogue_digest: engine.nodeCatalogue?.()?.digest ?? '',
       concurrency,
       running: consumer.running,
-      ready: this.#o.isReady()
+      ready: readiness.ready,
+      not_ready_reason: readiness.reason
     }
   }
 }

@@ -14,6 +14,8 @@ export interface FakeComfyOptions {
   /** time per sampler step and per other node */
   stepMs?: number
   nodeMs?: number
+  /** extra time per node of a class, e.g. `{ ImageBlur: 400 }` for a slow node */
+  classMs?: Record<string, number>
 }
 
 export interface SeenRequest {
@@ -21,6 +23,12 @@ export interface SeenRequest {
   path: string
   query: URLSearchParams
   body: any
+}
+
+/** The type /view answers with: aiohttp guesses it from the name. */
+function viewType (filename: string): string {
+  const ext = filename.slice(filename.lastIndexOf('.') + 1).toLowerCase()
+  return { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp', wav: 'audio/x-wav', flac: 'audio/flac', mp4: 'video/mp4' }[ext] ?? 'application/octet-stream'
 }
 
 export const DEFAULT_MODELS: FakeModels = {
@@ -65,6 +73,7 @@ export class FakeComfyUI {
     })
     if (options.stepMs !== undefined) this.executor.stepMs = options.stepMs
     if (options.nodeMs !== undefined) this.executor.nodeMs = options.nodeMs
+    if (options.classMs !== undefined) this.executor.classMs = options.classMs
   }
 
   get url (): string {
@@ -76,11 +85,23 @@ export class FakeComfyUI {
   }
 
   #classes () {
-    return nodeClasses({ models: this.models, samplers: this.samplers, schedulers: this.schedulers, comboForm: this.comboForm })
+    return nodeClasses({ models: this.models, samplers: this.samplers, schedulers: this.schedulers, comboForm: this.comboForm, inputFiles: this.inputFiles })
+  }
+
+  /** Names in the input folder (top level), as the loader nodes list them. */
+  get inputFiles (): string[] {
+    return [...this.files.keys()].map(key => key.split('\u0000')).filter(([type, sub]) => type === 'input' && sub === '').map(([, , name]) => name)
+  }
+
+  /** An uploaded input file's bytes. */
+  inputFile (name: string): Buffer | undefined {
+    return this.files.get(fileKey('input', '', name))
   }
 
   async start (): Promise<void> {
-    const server = createServer((req, res) => { void this.#handle(req, res) })
+    // a client that goes away mid-request (a worker killed during an upload) leaves nobody to answer;
+    // its 'aborted' must not become an unhandled rejection that fails the test file
+    const server = createServer((req, res) => { this.#handle(req, res).catch(() => res.destroy()) })
     server.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://x')
       if ((url.pathname !== '/ws' && url.pathname !== '/api/ws') || this.refuseSockets) {
@@ -137,7 +158,7 @@ export class FakeComfyUI {
   }
 
   /** Polls until pred holds (test helper). */
-  async waitUntil (pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  async waitUntil (pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     while (!pred()) {
       if (Date.now() > deadline) throw new Error(`fake ComfyUI: timed out waiting for ${what}`)
@@ -174,16 +195,22 @@ export class FakeComfyUI {
     const path = url.pathname.replace(/^\/api(?=\/)/, '')
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
+    const method = req.method ?? 'GET'
+    const origin = req.headers.origin
+    if (method === 'POST' && path === '/upload/image') {
+      if (origin !== undefined && new URL(origin).host !== req.headers.host) return this.#empty(res, 403)
+      return this.#upload(req, Buffer.concat(chunks), res)
+    }
     const text = Buffer.concat(chunks).toString()
     let body: any = null
     if (text !== '') {
       try { body = JSON.parse(text) } catch { body = undefined }
     }
-    const method = req.method ?? 'GET'
     this.requests.push({ method, path, query: url.searchParams, body })
-    const origin = req.headers.origin
     if (origin !== undefined && new URL(origin).host !== req.headers.host) return this.#empty(res, 403)
-    if (body === undefined && method === 'POST') return this.#empty(res, 500) // aiohttp's answer to a body that is not JSON
+    // /interrupt reads a body that is not JSON as {} (interrupt whatever runs); other routes fail as aiohttp does
+    if (body === undefined && method === 'POST' && path === '/interrupt') body = null
+    if (body === undefined && method === 'POST') return this.#empty(res, 500)
     this.#route(method, path, url.searchParams, body, res)
   }
 
@@ -234,7 +261,7 @@ export class FakeComfyUI {
       return this.#empty(res, 200)
     }
     if (key === 'GET /view') return this.#view(query, res)
-    if (key === 'GET /features') return this.#json(res, { supports_preview_metadata: true, max_upload_size: 104857600.0 })
+    if (key === 'GET /features') return this.#json(res, { supports_preview_metadata: true, max_upload_size: 104857600, extension: { manager: { supports_v4: true } } })
     if (key === 'GET /embeddings' || key === 'GET /extensions') return this.#json(res, [])
     if (key === 'POST /free') return this.#empty(res, 200)
     this.#empty(res, 404)
@@ -249,9 +276,40 @@ export class FakeComfyUI {
     const ex = this.executor
     const number = typeof body.number === 'number' ? body.number : body.front === true ? -ex.nextNumber() : ex.nextNumber()
     const promptId = body.prompt_id !== undefined ? String(body.prompt_id) : randomUUID()
-    const extraData = { ...(body.extra_data ?? {}), ...(body.client_id !== undefined ? { client_id: body.client_id } : {}) }
+    const extraData = { ...(body.extra_data ?? {}), ...(body.client_id !== undefined ? { client_id: body.client_id } : {}), create_time: Date.now() }
     ex.enqueue({ number, prompt_id: promptId, prompt: body.prompt, extra_data: extraData, outputs: result.outputs })
     this.#json(res, { prompt_id: promptId, number, node_errors: result.node_errors })
+  }
+
+  /**
+   * POST /upload/image as ComfyUI answers it: multipart `image` (a file with a name), `type`,
+   * `subfolder`, `overwrite`. The same name with the same bytes is reused; with other bytes it
+   * becomes `name (1).ext`, unless overwrite is "true" or "1".
+   */
+  async #upload (req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<void> {
+    let form: FormData
+    try {
+      form = await new Response(new Uint8Array(body), { headers: { 'content-type': req.headers['content-type'] ?? '' } }).formData()
+    } catch {
+      return this.#empty(res, 400)
+    }
+    this.requests.push({ method: 'POST', path: '/upload/image', query: new URLSearchParams(), body: Object.fromEntries([...form.keys()].map(k => [k, typeof form.get(k) === 'string' ? form.get(k) : '(file)'])) })
+    const image = form.get('image')
+    if (!(image instanceof Blob) || !(image as File).name) return this.#empty(res, 400)
+    const type = String(form.get('type') ?? 'input') || 'input'
+    const subfolder = String(form.get('subfolder') ?? '')
+    const original = (image as File).name
+    if (!['input', 'temp', 'output'].includes(type) || subfolder.startsWith('/') || subfolder.split('/').includes('..') || original.includes('/') || original.includes('..')) return this.#empty(res, 400)
+    const overwrite = ['true', '1'].includes(String(form.get('overwrite')))
+    const data = Buffer.from(await image.arrayBuffer())
+    const dot = original.lastIndexOf('.')
+    const [stem, ext] = dot > 0 ? [original.slice(0, dot), original.slice(dot)] : [original, '']
+    let name = original
+    for (let i = 1; !overwrite && this.files.has(fileKey(type, subfolder, name)) && !this.files.get(fileKey(type, subfolder, name))!.equals(data); i++) {
+      name = `${stem} (${i})${ext}`
+    }
+    this.files.set(fileKey(type, subfolder, name), data)
+    this.#json(res, { name, subfolder, type })
   }
 
   #view (query: URLSearchParams, res: ServerResponse): void {
@@ -269,7 +327,7 @@ export class FakeComfyUI {
     if (subfolder.startsWith('/') || subfolder.split('/').includes('..')) return this.#empty(res, 403)
     const data = this.files.get(fileKey(type, subfolder, filename))
     if (data === undefined) return this.#empty(res, 404)
-    res.writeHead(200, { 'content-type': 'image/png', 'content-disposition': `filename="${filename}"`, 'content-length': data.length })
+    res.writeHead(200, { 'content-type': viewType(filename), 'content-disposition': `filename="${filename}"`, 'content-length': data.length })
     res.end(data)
   }
 
@@ -279,7 +337,7 @@ export class FakeComfyUI {
         os: 'posix',
         ram_total: 33554432000,
         ram_free: 16777216000,
-        comfyui_version: '0.3.64',
+        comfyui_version: '0.8.0',
         required_frontend_version: '1.27.10',
         installed_templates_version: '0.1.95',
         required_templates_version: '0.1.95',

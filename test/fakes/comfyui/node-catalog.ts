@@ -14,6 +14,8 @@ export interface CatalogOptions {
   schedulers: string[]
   /** classic `[[a, b], {}]` or V3 `["COMBO", {options: [a, b]}]` combo inputs */
   comboForm: 'classic' | 'v3'
+  /** files in the input folder (uploads), as the loaders list them */
+  inputFiles: string[]
 }
 
 /** [type or combo options, options] */
@@ -26,6 +28,11 @@ export interface NodeClass {
   output_name?: string[]
   output_node?: boolean
   category: string
+  /**
+   * ComfyUI's VALIDATE_INPUTS: these inputs skip the combo check and are checked by the node itself
+   * (LoadImage: the file must exist); the message becomes a `custom_validation_failed` error.
+   */
+  validate?: Record<string, (value: unknown) => string | null>
 }
 
 const INT = (def: number, min: number, max: number, step = 1): InputSpec => ['INT', { default: def, min, max, step }]
@@ -69,7 +76,46 @@ export function nodeClasses (o: CatalogOptions): Record<string, NodeClass> {
     },
     VAEDecode: { required: { samples: ['LATENT'], vae: ['VAE'] }, output: ['IMAGE'], category: 'latent' },
     SaveImage: { required: { images: ['IMAGE'], filename_prefix: ['STRING', { default: 'ComfyUI' }] }, output: [], output_node: true, category: 'image' },
-    PreviewImage: { required: { images: ['IMAGE'] }, output: [], output_node: true, category: 'image' }
+    LoadImage: {
+      required: { image: [o.inputFiles.filter(f => /\.(png|jpe?g|webp)$/i.test(f)).sort(), { image_upload: true }] },
+      output: ['IMAGE', 'MASK'],
+      category: 'image',
+      validate: { image: value => o.inputFiles.includes(String(value)) ? null : `Invalid image file: ${String(value)}` }
+    },
+    LoadAudio: {
+      required: { audio: [o.inputFiles.filter(f => /\.(wav|mp3|flac|ogg|opus)$/i.test(f)).sort(), { audio_upload: true }] },
+      output: ['AUDIO'],
+      category: 'audio',
+      validate: { audio: value => o.inputFiles.includes(String(value)) ? null : `Invalid audio file: ${String(value)}` }
+    },
+    ImageStitch: {
+      required: { image1: ['IMAGE'], direction: [['right', 'down', 'left', 'up'], { default: 'right' }], match_image_size: ['BOOLEAN', { default: true }], spacing_width: INT(0, 0, 1024, 2), spacing_color: [['white', 'black', 'red', 'green', 'blue'], { default: 'white' }] },
+      optional: { image2: ['IMAGE'] },
+      output: ['IMAGE'],
+      category: 'image/transform'
+    },
+    SaveAnimatedPNG: {
+      required: { images: ['IMAGE'], filename_prefix: ['STRING', { default: 'ComfyUI' }], fps: FLOAT(6, 0.01, 1000), compress_level: INT(4, 0, 9) },
+      output: [],
+      output_node: true,
+      category: 'image/animation'
+    },
+    PreviewImage: { required: { images: ['IMAGE'] }, output: [], output_node: true, category: 'image' },
+    // Model-free nodes, with the specs 0.8.0's /object_info gives (the real-ComfyUI tests use them)
+    EmptyImage: {
+      required: { width: ['INT', { default: 512, min: 1, max: 16384, step: 1 }], height: ['INT', { default: 512, min: 1, max: 16384, step: 1 }], batch_size: ['INT', { default: 1, min: 1, max: 4096 }], color: ['INT', { default: 0, min: 0, max: 16777215, step: 1, display: 'color' }] },
+      output: ['IMAGE'],
+      category: 'image'
+    },
+    ImageBlur: { required: { image: ['IMAGE', {}], blur_radius: ['INT', { default: 1, min: 1, max: 31, step: 1 }], sigma: ['FLOAT', { default: 1.0, min: 0.1, max: 10.0, step: 0.1 }] }, output: ['IMAGE'], category: 'image/postprocessing' },
+    ImageInvert: { required: { image: ['IMAGE'] }, output: ['IMAGE'], category: 'image' },
+    ImageScale: {
+      required: { image: ['IMAGE'], upscale_method: [['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos']], width: ['INT', { default: 512, min: 0, max: 16384, step: 1 }], height: ['INT', { default: 512, min: 0, max: 16384, step: 1 }], crop: [['disabled', 'center']] },
+      output: ['IMAGE'],
+      category: 'image/upscaling'
+    },
+    PrimitiveString: { required: { value: ['STRING', { multiline: false }] }, output: ['STRING'], category: 'utils/primitive' },
+    PrimitiveInt: { required: { value: ['INT', { min: -9223372036854775807, max: 9223372036854775807, control_after_generate: true }] }, output: ['INT'], category: 'utils/primitive' }
   }
 }
 

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { encodePng } from '../../../services/worker/src/png.ts'
+import { encodePng } from '../../../packages/media/src/png.ts'
+import { decodePng } from '../../helpers/png.ts'
 import type { NodeClass } from './node-catalog.ts'
 import type { Graph } from './prompt-validator.ts'
 
@@ -63,6 +64,65 @@ function executionOrder (graph: Graph, outputs: string[]): string[] {
   return order
 }
 
+/**
+ * An IMAGE of the model-free nodes: a batch of RGB frames of float32 in 0..1, as ComfyUI's tensors
+ * are (so the fake's bytes come out as the real server's: SaveImage truncates 255·x to an integer).
+ */
+interface Pixels { width: number, height: number, frames: Float32Array[] }
+
+function isPixels (value: unknown): value is Pixels {
+  return typeof value === 'object' && value !== null && Array.isArray((value as Pixels).frames)
+}
+
+/** The first bytes of the image types PIL opens besides PNG: JPEG, RIFF (WebP), GIF. */
+const IMAGE_SIGNATURES = [Buffer.from([0xff, 0xd8, 0xff]), Buffer.from('RIFF'), Buffer.from('GIF8')]
+
+/** What a node raises, as execution_error reports it. */
+export class NodeFailure extends Error {
+  constructor (readonly failure: Failure) {
+    super(failure.message)
+  }
+}
+
+/** EmptyImage: `color` is 0xRRGGBB. */
+function emptyImage (width: number, height: number, batch: number, color: number): Pixels {
+  const frame = new Float32Array(width * height * 3)
+  const rgb = [(color >> 16) & 0xff, (color >> 8) & 0xff, color & 0xff].map(c => c / 255)
+  for (let i = 0; i < frame.length; i += 3) frame.set(rgb, i)
+  return { width, height, frames: Array.from({ length: batch }, () => frame.slice()) }
+}
+
+/** SaveImage's `np.clip(255. * image, 0, 255).astype(np.uint8)`, in float32. */
+function toBytes (frame: Float32Array): Uint8Array {
+  return Uint8Array.from(frame, v => Math.min(255, Math.max(0, Math.trunc(Math.fround(255 * v)))))
+}
+
+function mapPixels (image: Pixels, fn: (v: number) => number): Pixels {
+  return { ...image, frames: image.frames.map(frame => frame.map(fn)) }
+}
+
+/** ImageScale, nearest neighbour (exact for one-colour images); a 0 side keeps the aspect ratio. */
+function scaled (image: Pixels, width: number, height: number): Pixels {
+  if (width === 0 && height === 0) return image
+  const w = width || Math.round(image.width * height / image.height)
+  const h = height || Math.round(image.height * width / image.width)
+  const frames = image.frames.map(frame => {
+    const out = new Float32Array(w * h * 3)
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const from = (Math.floor(y * image.height / h) * image.width + Math.floor(x * image.width / w)) * 3
+        out.set(frame.subarray(from, from + 3), (y * w + x) * 3)
+      }
+    }
+    return out
+  })
+  return { width: w, height: h, frames }
+}
+
+function renderBatch (image: { width: number, height: number, batch: number, seed: number }): Buffer[] {
+  return Array.from({ length: image.batch }, (_, i) => renderPng(image.width, image.height, image.seed, i))
+}
+
 /** A picture that depends on seed and batch index: a real PNG of the latent's size. */
 function renderPng (width: number, height: number, seed: number, index: number): Buffer {
   const pixels = new Uint8Array(width * height * 3)
@@ -96,6 +156,8 @@ export class PromptExecutor {
   held = false
   stepMs = 20
   nodeMs = 2
+  /** extra time a node of a class takes (e.g. a slow ImageBlur) */
+  classMs: Record<string, number> = {}
   failOn: Failure | null = null
   /** every prompt that started executing, by id */
   readonly started: string[] = []
@@ -193,6 +255,7 @@ export class PromptExecutor {
       if (entry.ui !== null) {
         uiOutputs[id] = entry.ui
         toClient('executed', { node: id, display_node: id, output: entry.ui, prompt_id: promptId })
+        progressState(id, 1, 1, 'finished')
       }
     }
 
@@ -218,21 +281,38 @@ export class PromptExecutor {
       if (cached.includes(id)) continue
       await sleep(this.nodeMs)
       if (!alive()) return
-      if (this.#interrupted) return interrupted(id)
       const node = graph[id]
       progressState(id, 0, 1, 'running')
       this.currentNode = id
       toClient('executing', { node: id, display_node: id, prompt_id: promptId })
+      // ComfyUI checks the interrupt flag as a node starts (and at each sampler step), never inside a
+      // node: a slow node that already runs finishes first, and the next one is where it stops
+      if (this.#interrupted) return interrupted(id)
       const inputs = Object.fromEntries(Object.entries(node.inputs ?? {}).map(([k, v]) => [k, isLink(v) ? values.get(v[0])?.[v[1]] : v]))
-      if (this.failOn !== null && this.failOn.classType === node.class_type) {
+      const failure = this.failOn !== null && this.failOn.classType === node.class_type ? this.failOn : null
+      let result: ReturnType<PromptExecutor['evaluate']> | undefined
+      let error: Failure | null = failure
+      if (error === null) {
+        await sleep(this.classMs[node.class_type!] ?? 0)
+        if (!alive()) return
+        if (node.class_type !== 'KSampler') {
+          try {
+            result = this.evaluate(node.class_type!, inputs, classes)
+          } catch (err) {
+            if (!(err instanceof NodeFailure)) throw err
+            error = err.failure
+          }
+        }
+      }
+      if (error !== null) {
         logged('execution_error', {
           prompt_id: promptId,
           node_id: id,
           node_type: node.class_type,
           executed: [...executed],
-          exception_message: `${this.failOn.message}\n`,
-          exception_type: this.failOn.exceptionType,
-          traceback: ['  File "execution.py", line 496, in execute\n', `${this.failOn.exceptionType}: ${this.failOn.message}\n`],
+          exception_message: `${error.message}\n`,
+          exception_type: error.exceptionType,
+          traceback: ['  File "execution.py", line 496, in execute\n', `${error.exceptionType}: ${error.message}\n`],
           current_inputs: Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, [typeof v === 'object' ? String(v) : v]])),
           current_outputs: cached,
           timestamp: Date.now()
@@ -249,7 +329,7 @@ export class PromptExecutor {
           toClientOrAll('progress', { value: step, max: steps, prompt_id: promptId, node: id })
         }
       }
-      const { values: out, ui } = this.#evaluate(node.class_type!, inputs, classes)
+      const { values: out, ui } = result ?? this.evaluate(node.class_type!, inputs, classes)
       values.set(id, out)
       this.#cache.set(id, { sig: sigs.get(id)!, values: out, ui })
       executed.push(id)
@@ -259,12 +339,12 @@ export class PromptExecutor {
         toClient('executed', { node: id, display_node: id, output: ui, prompt_id: promptId })
       }
     }
-    toClientOrAll('progress_state', { prompt_id: promptId, nodes: Object.fromEntries(order.map(id => [id, { value: 1, max: 1, state: 'finished', node_id: id, prompt_id: promptId, display_node_id: id, parent_node_id: null, real_node_id: id }])) })
     logged('execution_success', { prompt_id: promptId, timestamp: Date.now() }, toClient)
     end('success')
   }
 
-  #evaluate (classType: string, inputs: Record<string, any>, classes: Record<string, NodeClass>): { values: unknown[], ui: Record<string, unknown> | null } {
+  /** A node's outputs and UI dict; throws a NodeFailure for what ComfyUI would raise. */
+  evaluate (classType: string, inputs: Record<string, any>, classes: Record<string, NodeClass>): { values: unknown[], ui: Record<string, unknown> | null } {
     switch (classType) {
       case 'EmptyLatentImage':
       case 'EmptySD3LatentImage':
@@ -273,25 +353,65 @@ export class PromptExecutor {
         return { values: [{ ...inputs.latent_image, seed: Number(inputs.seed) }], ui: null }
       case 'VAEDecode':
         return { values: [{ ...inputs.samples }], ui: null }
+      case 'EmptyImage':
+        return { values: [emptyImage(inputs.width, inputs.height, inputs.batch_size, inputs.color)], ui: null }
+      case 'ImageBlur': // the fake does not blur: exact for the one-colour images the tests use
+        return { values: [inputs.image], ui: null }
+      case 'ImageInvert':
+        return { values: [mapPixels(inputs.image, v => 1 - v)], ui: null }
+      case 'ImageScale':
+        return { values: [scaled(inputs.image, inputs.width, inputs.height)], ui: null }
+      case 'LoadImage':
+        return { values: [this.#loadImage(String(inputs.image)), { mask: true }], ui: null }
+      case 'LoadAudio':
+        return { values: [{ audio: String(inputs.audio) }], ui: null }
+      case 'ImageStitch': {
+        const [a, b] = [inputs.image1, inputs.image2] as Array<{ width: number, height: number, seed: number } | undefined>
+        return { values: [{ width: a!.width + (b?.width ?? 0), height: Math.max(a!.height, b?.height ?? 0), batch: 1, seed: a!.seed }], ui: null }
+      }
+      case 'PrimitiveString':
+      case 'PrimitiveInt':
+        return { values: [inputs.value], ui: null }
       case 'SaveImage':
-      case 'PreviewImage': {
-        const image = inputs.images as { width: number, height: number, batch: number, seed: number }
-        const type = classType === 'SaveImage' ? 'output' : 'temp'
+      case 'PreviewImage':
+      case 'SaveAnimatedPNG': {
+        const type = classType === 'PreviewImage' ? 'temp' : 'output'
         const prefix = String(inputs.filename_prefix ?? 'ComfyUI')
         const slash = prefix.lastIndexOf('/')
         const subfolder = slash >= 0 ? prefix.slice(0, slash) : ''
         const base = slash >= 0 ? prefix.slice(slash + 1) : prefix
-        const images: ImageRef[] = []
-        for (let i = 0; i < image.batch; i++) {
+        const pngs = isPixels(inputs.images)
+          ? inputs.images.frames.map(frame => encodePng({ width: inputs.images.width, height: inputs.images.height, pixels: toBytes(frame) }, { level: 1 }))
+          : renderBatch(inputs.images)
+        const images: ImageRef[] = pngs.map(png => {
           const filename = `${base}_${String(this.#nextFileCounter(type, subfolder, base)).padStart(5, '0')}_.png`
-          this.#h.files.set(fileKey(type, subfolder, filename), renderPng(image.width, image.height, image.seed, i))
-          images.push({ filename, subfolder, type })
-        }
-        return { values: [], ui: { images } }
+          this.#h.files.set(fileKey(type, subfolder, filename), png)
+          return { filename, subfolder, type }
+        })
+        // an animated PNG's first frame is a PNG like any other; ComfyUI marks the list as animated
+        return { values: [], ui: classType === 'SaveAnimatedPNG' ? { images, animated: [true] } : { images } }
       }
       default:
         return { values: classes[classType].output.map(type => ({ type, of: classType })), ui: null }
     }
+  }
+
+  /**
+   * What PIL makes of an input file: a PNG's pixels; another image type (not decoded here) as a
+   * picture of its size to render; anything else raises as PIL does.
+   */
+  #loadImage (name: string): Pixels | { width: number, height: number, batch: number, seed: number, source: string } {
+    const data = this.#h.files.get(fileKey('input', '', name)) ?? Buffer.alloc(0)
+    const picture = { batch: 1, seed: 0, source: name }
+    try {
+      const { width, height, pixels } = decodePng(data)
+      return { ...picture, width, height, frames: [Float32Array.from(pixels, v => v / 255)] }
+    } catch {}
+    const png = data.length >= 24 && data.readUInt32BE(12) === 0x49484452
+    if (png || IMAGE_SIGNATURES.some(sig => data.subarray(0, sig.length).equals(sig))) {
+      return { ...picture, width: png ? data.readUInt32BE(16) : 64, height: png ? data.readUInt32BE(20) : 64 }
+    }
+    throw new NodeFailure({ classType: 'LoadImage', exceptionType: 'PIL.UnidentifiedImageError', message: `cannot identify image file '<ComfyUI>/input/${name}'` })
   }
 
   /** ComfyUI picks the counter after the highest file of that prefix in the folder. */

@@ -106,6 +106,12 @@ export function validatePrompt (graph: unknown, classes: Record<string, NodeClas
         if (!validate(value[0])) ok = false
         continue
       }
+      const custom = cls.validate?.[name]
+      if (custom !== undefined) {
+        const message = custom(value)
+        if (message !== null) errors.push({ type: 'custom_validation_failed', message: 'Custom validation failed for node', details: `${name} - ${message}`, extra_info: { input_name: name } })
+        continue
+      }
       const error = checkValue(name, spec, value)
       if (error !== null) errors.push(error)
     }
@@ -132,9 +138,7 @@ export function validatePrompt (graph: unknown, classes: Record<string, NodeClas
   for (const [id, errors] of errorsByNode) {
     nodeErrors[id] = { errors, dependent_outputs: dependents.get(id) ?? [], class_type: g[id].class_type }
   }
-  if (good.length === 0) {
-    const details = [...errorsByNode.values()].flat().map(e => `${e.message}: ${e.details}`).join('\n')
-    return fail('prompt_outputs_failed_validation', 'Prompt outputs failed validation', details, nodeErrors)
-  }
+  // 0.8.0 leaves `details` empty (0.3.64 listed the errors there); node_errors say it all
+  if (good.length === 0) return fail('prompt_outputs_failed_validation', 'Prompt outputs failed validation', '', nodeErrors)
   return { ok: true, outputs: good, node_errors: nodeErrors }
 }

@@ -1,4 +1,4 @@
-import type { JobStatus, JobSummary as RestJobSummary, StatusResponse } from '@comfy-jobs/contracts'
+import type { JobRecord, JobStatus, JobSummary as RestJobSummary, StatusResponse } from '@comfy-jobs/contracts'
 import type { GrpcJobEvent, GrpcJobEventType, GrpcJobStatus, GrpcOutput, JobState, JobSummary, Timestamp } from '@comfy-jobs/rpc'
 
 // REST records → protobuf messages. Names stay the same; statuses become enum names, ISO times become
@@ -33,7 +33,28 @@ export function jobState (s: StatusResponse): JobState {
     created_at: timestamp(s.created_at),
     started_at: timestamp(s.started_at),
     finished_at: timestamp(s.finished_at),
-    updated_at: timestamp(s.updated_at)
+    updated_at: timestamp(s.updated_at),
+    waiting_reason: s.waiting_reason
+  }
+}
+
+/** A job's full record (read from the database) as the JobState a status read would give. */
+export function jobStateOfRecord (r: JobRecord): JobState {
+  return {
+    job_id: r.job_id,
+    status: grpcStatus(r.status),
+    progress: r.progress,
+    image_url: present(r.image_url),
+    error: present(r.error),
+    source: 'STATUS_SOURCE_DATABASE',
+    step: present(r.step),
+    total_steps: present(r.total_steps),
+    outputs: r.outputs,
+    created_at: timestamp(r.created_at),
+    started_at: timestamp(r.started_at),
+    finished_at: timestamp(r.finished_at),
+    updated_at: timestamp(r.updated_at),
+    waiting_reason: r.waiting_reason
   }
 }
 

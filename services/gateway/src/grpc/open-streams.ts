@@ -23,6 +23,15 @@ export class OpenStreams {
     }
   }
 
+  /** A unary call that waits (Submit with wait_seconds): it ends its wait, and answers, at shutdown. */
+  hold (): { signal: AbortSignal, dispose: () => void } {
+    const abort = new AbortController()
+    const tracked: CallSignal = { signal: abort.signal, abort: why => abort.abort(why), dispose: () => {} }
+    if (this.#closing) abort.abort('shutdown')
+    this.#open.add(tracked)
+    return { signal: abort.signal, dispose: () => { this.#open.delete(tracked) } }
+  }
+
   endAll (): void {
     this.#closing = true
     for (const tracked of this.#open) tracked.abort('shutdown')

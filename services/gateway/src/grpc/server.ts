@@ -1,11 +1,12 @@
 import * as grpc from '@grpc/grpc-js'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import {
-  JOBS_SERVICE_NAME, SERVER_OPTIONS, addHealthService, addReflectionService, bindServer, jobService, jobsDefinition, shutdownServer
+  JOBS_SERVICE_NAME, SERVER_OPTIONS, addHealthService, addReflectionService, bindServer, jobService, jobsProtoFile, shutdownServer
 } from '@comfy-jobs/rpc'
 import type { GrpcDeps } from './deps.ts'
 import { jobServiceHandlers } from './handlers.ts'
 import { OpenStreams } from './open-streams.ts'
+import { withStrictStrings } from './strict-strings.ts'
 
 /** The gateway's gRPC server: JobService, the standard health service and server reflection. */
 export class GatewayGrpcServer {
@@ -17,9 +18,9 @@ export class GatewayGrpcServer {
 
   constructor (deps: Omit<GrpcDeps, 'streams' | 'log'>, logger: Logger) {
     this.#log = logger
-    this.#server.addService(jobService(), jobServiceHandlers({ ...deps, streams: this.#streams, log: logger }))
+    this.#server.addService(withStrictStrings(jobService()), jobServiceHandlers({ ...deps, streams: this.#streams, log: logger }))
     this.#health = addHealthService(this.#server, { '': 'NOT_SERVING', [JOBS_SERVICE_NAME]: 'NOT_SERVING' })
-    addReflectionService(this.#server, [jobsDefinition()])
+    addReflectionService(this.#server, [jobsProtoFile()])
   }
 
   get port (): number | null {

@@ -1,11 +1,12 @@
 import { status as GrpcStatus } from '@grpc/grpc-js'
 import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { JobEvent } from '@comfy-jobs/rpc'
-import type { JobParams } from '@comfy-jobs/contracts'
+import { OUTPUT_KINDS, outputFilename, outputKindOf, type JobParams, type OutputKind } from '@comfy-jobs/contracts'
 import type { JobStore, JobWithOutputs, NewOutput } from '../jobs/job-store.ts'
+import type { JobEventLog } from '../jobs/job-event-log.ts'
 import { outputsView } from '../jobs/status-view.ts'
 import type { OutputStore } from './output-store.ts'
-import type { EventWriter, EventWrite } from './event-writer.ts'
+import type { EventWriter, EventWrite, WriteResult } from './event-writer.ts'
 import type { GatewayMetrics } from '../metrics/gateway-metrics.ts'
 
 /** What the ingestor needs from the link an event came through. */
@@ -17,6 +18,8 @@ export interface EventSource {
 export interface EventIngestorDeps {
   store: JobStore
   writer: EventWriter
+  /** the job event histories the writer appends to: read to find where a job's history ends */
+  history: JobEventLog
   outputs: OutputStore
   logger: Logger
   metrics: GatewayMetrics
@@ -54,7 +57,7 @@ export class EventIngestor {
 
   /** STARTED, FINISHED, FAILED or CANCELLED. */
   async applyTransition (event: JobEvent, source: EventSource): Promise<void> {
-    const log = this.#d.logger.child({ job_id: event.job_id, worker_id: event.worker_id, seq: event.seq })
+    const log = this.#d.logger.child({ job_id: event.job_id, worker_id: event.worker_id, epoch: event.epoch, seq: event.seq })
     const at = new Date(event.at_ms || Date.now())
     switch (event.kind) {
       case 'STARTED': await this.#started(event, at, source, log); break
@@ -67,7 +70,8 @@ export class EventIngestor {
   }
 
   async #started (event: JobEvent, at: Date, source: EventSource, log: Logger): Promise<void> {
-    const live = await this.#d.store.markStarted(event.job_id, at, event.attempt || 1, event.worker_id, event.total_steps || null)
+    const run = { id: `${event.epoch}:${event.seq}`, attempt: event.attempt || 1 }
+    const live = await this.#d.store.markStarted(event.job_id, at, run, event.worker_id, event.total_steps || null)
     if (live) {
       // 'state': a cancel may land between markStarted and here; then the cache is terminal and stays so.
       await this.#d.writer.write({
@@ -80,6 +84,7 @@ export class EventIngestor {
       return
     }
     const row = await this.#d.store.find(event.job_id)
+    if (row) await this.#d.store.countRuns(event.job_id, run.attempt) // it ran, however briefly: attempts counts every run
     const reason = row ? `job is already ${row.status}` : 'job has no database row'
     log.warn({ reason }, 'worker started a job that must not run; cancelling it')
     await source.cancel(event.job_id, reason).catch((err: Error) => log.warn({ err: err.message }, 'cancel on worker failed'))
@@ -97,13 +102,25 @@ export class EventIngestor {
       log.info({ status: row.status }, 'late finished event ignored: the job is already terminal')
       return
     }
-    const batch = (row.params as unknown as JobParams).batch_size ?? event.outputs.length
+    // named as the original named images: with an index when the job makes (or was asked for) several
+    const count = Math.max((row.params as unknown as JobParams).batch_size ?? 1, event.outputs.length)
     const saved: NewOutput[] = []
     try {
       for (const file of event.outputs) {
-        const filename = this.#d.outputs.filename(event.job_id, file.index, batch)
+        const filename = outputFilename(event.job_id, file.index, count, file.mime)
         await this.#d.outputs.save(filename, source.fetchOutput(event.job_id, file.name), { bytes: file.bytes, sha256: file.sha256 })
-        saved.push({ index: file.index, filename, mime: file.mime, width: file.width, height: file.height, bytes: file.bytes, sha256: file.sha256 })
+        saved.push({
+          index: file.index,
+          filename,
+          kind: (OUTPUT_KINDS as readonly string[]).includes(file.kind) ? file.kind as OutputKind : outputKindOf(file.mime),
+          mime: file.mime,
+          width: file.width,
+          height: file.height,
+          bytes: file.bytes,
+          sha256: file.sha256,
+          durationMs: file.duration_ms || null,
+          frames: file.frames || null
+        })
       }
     } catch (err) {
       // Retrying cannot help: the worker that ran the job is gone (a restarted worker holds no outputs
@@ -119,7 +136,7 @@ export class EventIngestor {
       log.info('late finished event ignored: the job became terminal meanwhile')
       return
     }
-    await this.#d.writer.write(finishedWrite(event, { ...row, totalSteps, finishedAt: at, outputs: saved.map(o => ({ ...o, id: 0, jobId: row.id, createdAt: at })) }))
+    await this.#writeEnd(finishedWrite(event, { ...row, totalSteps, finishedAt: at, outputs: saved.map(o => ({ ...o, id: 0, jobId: row.id, createdAt: at })) }))
     this.#d.metrics.jobEnded(row.workflow, 'finished')
     log.info({ outputs: saved.length }, 'job finished')
   }
@@ -128,14 +145,19 @@ export class EventIngestor {
     this.#lastProgressWrite.delete(event.job_id)
     const status = event.kind === 'FAILED' ? 'failed' : 'cancelled'
     const error = event.error || status
-    const moved = await this.#d.store.end(event.job_id, status, at, error)
+    // the worker's last progress travels with the event: the row's lags by up to PROGRESS_DB_INTERVAL_MS
+    const last = event.progress > 0 ? { progress: event.progress, step: event.step || null } : undefined
+    // a worker's MAX_ATTEMPTS refusal reports the runs that began, one of which may have died with
+    // its worker before its STARTED reached a gateway (failures are rare: one more write is cheap)
+    if (event.kind === 'FAILED' && event.attempt > 0) await this.#d.store.countRuns(event.job_id, event.attempt)
+    const moved = await this.#d.store.end(event.job_id, status, at, error, last)
     if (!moved) {
       const row = await this.#d.store.find(event.job_id)
       if (row?.status === status) return this.#settle(event, row, log)
       log.info({ status }, 'late terminal event ignored: the job is already terminal')
       return
     }
-    const written = await this.#d.writer.write(endedWrite(event, status, error, at))
+    const written = await this.#writeEnd(endedWrite(event, status, error, at))
     // the hash has the workflow from the submit; the database only when the hash was lost
     const workflow = written.outcome === 'written' && written.workflow !== '' ? written.workflow : await this.#d.store.workflowOf(event.job_id)
     this.#d.metrics.jobEnded(workflow ?? 'unknown', status)
@@ -149,14 +171,28 @@ export class EventIngestor {
    */
   async #settle (event: JobEvent, row: JobWithOutputs, log: Logger): Promise<void> {
     if (await this.#d.writer.status(event.job_id) === row.status) {
+      // a retry after the end's Redis write but before its position reached the database
+      if (row.endEventId === null) await this.#recordHistoryEnd(event.job_id)
       log.info({ status: row.status }, 'late terminal event ignored: the job is already terminal')
       return
     }
     const at = row.finishedAt ?? new Date(event.at_ms)
-    await this.#d.writer.write(row.status === 'finished'
+    await this.#writeEnd(row.status === 'finished'
       ? finishedWrite(event, row)
       : endedWrite(event, row.status as 'failed' | 'cancelled', row.error ?? row.status, at))
     log.info({ status: row.status }, 'terminal state completed in redis from the database')
+  }
+
+  /** Writes a terminal event to Redis, then where it landed to the database (see JobStore.recordEnd). */
+  async #writeEnd (write: EventWrite): Promise<WriteResult> {
+    const written = await this.#d.writer.write(write)
+    if (written.outcome === 'written') await this.#d.store.recordEnd(write.event.job_id, written.at)
+    return written
+  }
+
+  async #recordHistoryEnd (jobId: string): Promise<void> {
+    const head = await this.#d.history.head(jobId)
+    if (head?.terminal) await this.#d.store.recordEnd(jobId, head)
   }
 }
 

@@ -2,38 +2,37 @@ import type { Redis } from 'ioredis'
 import type { JobEvent } from '@comfy-jobs/rpc'
 import { EVENTS_CHANNEL, eventsStreamKey, statusKey } from '@comfy-jobs/contracts'
 import { REFUSED_BY_STATUS_RULES, type ApplyMode } from '../jobs/status-cache.ts'
-import { MAX_EVENTS_PER_JOB } from '../jobs/job-event-log.ts'
+import { HISTORY_HEAD, MAX_EVENTS_PER_JOB } from '../jobs/job-event-log.ts'
+import type { EventPosition } from '../jobs/event-position.ts'
 
 /**
  * One worker event into Redis in one step: the status hash (StatusCache's rules), the
  * job's event stream and the wake-up. Each stream entry carries `src` = the worker's `epoch:seq`, so
  * an event that is delivered again (replay after a gateway crash, retry after a lost reply) finds
  * itself as the newest entry and is skipped: nothing is written twice and progress never steps back.
- * Returns {-1} (duplicate), {0} (refused by the status rules) or {stream seq, workflow}.
+ * Returns {-1} (duplicate), {0} (refused by the status rules) or {stream seq, workflow, history epoch}.
  */
-const INGEST_SCRIPT = `
-local ttl, mode, epoch, wseq = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+const INGEST_SCRIPT = `${HISTORY_HEAD}
+local ttl, mode, wepoch, wseq = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local nstatus = tonumber(ARGV[7])
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-local seq = 1
-if #last > 0 then
-  local kv = last[1][2]
+local seq, epoch, kv = historyHead(KEYS[2])
+if kv then
   for i = 1, #kv, 2 do
     if kv[i] == 'src' then
       local e, s = string.match(kv[i + 1], '^(.*):(%d+)$')
-      if e == epoch and tonumber(s) >= wseq then return {-1} end
+      if e == wepoch and tonumber(s) >= wseq then return {-1} end
     end
   end
-  seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1
 end
+seq = seq + 1
 local cur = redis.call('HGET', KEYS[1], 'status')
 if ${REFUSED_BY_STATUS_RULES} then return {0} end
 redis.call('HSET', KEYS[1], unpack(ARGV, 8, 7 + nstatus))
 redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'seq', seq, 'src', epoch .. ':' .. ARGV[4], unpack(ARGV, 8 + nstatus))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], seq .. '-' .. epoch, 'seq', seq, 'src', wepoch .. ':' .. ARGV[4], unpack(ARGV, 8 + nstatus))
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('PUBLISH', ARGV[6], ARGV[9 + nstatus] .. ' ' .. seq)
-return {seq, redis.call('HGET', KEYS[1], 'workflow') or ''}`
+return {seq, redis.call('HGET', KEYS[1], 'workflow') or '', epoch}`
 
 /**
  * A run of one job's PROGRESS events in one step: each new one appended to the stream (skipping those
@@ -42,18 +41,14 @@ return {seq, redis.call('HGET', KEYS[1], 'workflow') or ''}`
  * Nothing is written unless the hash says processing. ARGV: ttl, maxlen, channel, job_id, epoch,
  * updated_at, then per event: seq, progress, step, total_steps, node, at. Returns {written, last seq}.
  */
-const PROGRESS_RUN_SCRIPT = `
-local ttl, maxlen, channel, jobId, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-local seq, done = 0, -1
-if #last > 0 then
-  seq = tonumber(string.match(last[1][1], '^(%d+)'))
-  local kv = last[1][2]
-  for i = 1, #kv, 2 do
-    if kv[i] == 'src' then
-      local e, s = string.match(kv[i + 1], '^(.*):(%d+)$')
-      if e == epoch then done = tonumber(s) end
-    end
+const PROGRESS_RUN_SCRIPT = `${HISTORY_HEAD}
+local ttl, maxlen, channel, jobId, wepoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local seq, epoch, kv = historyHead(KEYS[2])
+local done = -1
+for i = 1, kv and #kv or 0, 2 do
+  if kv[i] == 'src' then
+    local e, s = string.match(kv[i + 1], '^(.*):(%d+)$')
+    if e == wepoch then done = tonumber(s) end
   end
 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return {0, seq} end
@@ -61,11 +56,11 @@ local written, newest = 0, 0
 for i = 7, #ARGV, 6 do
   if tonumber(ARGV[i]) > done then
     seq = seq + 1
-    local fields = {'seq', seq, 'src', epoch .. ':' .. ARGV[i], 'job_id', jobId, 'type', 'progress', 'status', 'processing',
+    local fields = {'seq', seq, 'src', wepoch .. ':' .. ARGV[i], 'job_id', jobId, 'type', 'progress', 'status', 'processing',
       'progress', ARGV[i + 1], 'step', ARGV[i + 2], 'total_steps', ARGV[i + 3]}
     if ARGV[i + 4] ~= '' then fields[#fields + 1] = 'node'; fields[#fields + 1] = ARGV[i + 4] end
     fields[#fields + 1] = 'at'; fields[#fields + 1] = ARGV[i + 5]
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-0', unpack(fields))
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, seq .. '-' .. epoch, unpack(fields))
     written, newest = written + 1, i
   end
 end
@@ -87,7 +82,7 @@ export interface EventWrite {
   entry: Fields
 }
 
-export type WriteResult = { outcome: 'written', seq: number, workflow: string } | { outcome: 'duplicate' | 'refused' }
+export type WriteResult = { outcome: 'written', at: EventPosition, workflow: string } | { outcome: 'duplicate' | 'refused' }
 
 export class EventWriter {
   readonly #redis: Redis
@@ -146,8 +141,8 @@ function flatten (fields: Fields, keepEmpty: boolean): string[] {
 }
 
 function toResult (reply: unknown): WriteResult {
-  const [code, workflow] = reply as [number, string?]
+  const [code, workflow, epoch] = reply as [number, string?, string?]
   if (code === -1) return { outcome: 'duplicate' }
   if (code === 0) return { outcome: 'refused' }
-  return { outcome: 'written', seq: Number(code), workflow: workflow ?? '' }
+  return { outcome: 'written', at: { epoch: epoch!, seq: Number(code) }, workflow: workflow ?? '' }
 }

@@ -3,9 +3,8 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { once } from 'node:events'
-import { outputUrl } from '@comfy-jobs/contracts'
 
-/** Output files on local disk, named as the original served them: {job_id}.png or {job_id}_{i}.png. */
+/** Output files on local disk, named as the original served them: {job_id}.png or {job_id}_{i}.png (other media: their extension). */
 export class OutputStore {
   readonly dir: string
 
@@ -15,10 +14,6 @@ export class OutputStore {
 
   async init (): Promise<void> {
     await mkdir(this.dir, { recursive: true })
-  }
-
-  filename (jobId: string, index: number, batchSize: number): string {
-    return outputUrl(jobId, index, batchSize).slice('/outputs/'.length)
   }
 
   pathOf (filename: string): string {

@@ -1,8 +1,9 @@
 import * as grpc from '@grpc/grpc-js'
 import type { FastifyBaseLogger as Logger } from 'fastify'
-import { createWorkerClient, type JobEvent, type WorkerInfo, type WorkerServiceClient } from '@comfy-jobs/rpc'
+import { createWorkerClient, type WorkerLinkSecurity, type JobEvent, type NodeCatalogue, type WorkerInfo, type WorkerServiceClient } from '@comfy-jobs/rpc'
 import type { EventIngestor, EventSource } from './event-ingestor.ts'
 import { EventBatch, type BatchContext } from './event-batch.ts'
+import { InputFeed, type InputFiles } from './input-feed.ts'
 
 const RPC_DEADLINE_MS = 2000
 const BACKOFF_MIN_MS = 200
@@ -57,21 +58,29 @@ export class WorkerLink implements EventSource {
   /** per job, its latest lane still running: the job's next events start after it */
   readonly #tails = new Map<string, Promise<boolean>>()
   readonly #batchContext: BatchContext
+  /** the worker fetches jobs' input files through it */
+  readonly #feed: InputFeed
   #epoch = ''
   #durableSeq = 0
   #running = false
   #infoTimer: NodeJS.Timeout | null = null
   info: WorkerInfo | null = null
+  /** the node classes of the worker's ComfyUI (raw graphs are checked against them); null when it has none */
+  nodeCatalogue: NodeCatalogue | null = null
+  #catalogueFetch: Promise<void> | null = null
   connected = false
+  /** its first GetInfo has answered or failed: until then the worker's id is unknown */
+  infoTried = false
   /** the worker answers, but another gateway holds its event stream */
   standby = false
 
-  constructor (address: string, ingestor: EventIngestor, gatewayId: string, logger: Logger) {
+  constructor (address: string, ingestor: EventIngestor, files: InputFiles, gatewayId: string, logger: Logger, security: WorkerLinkSecurity) {
     this.address = address
-    this.#client = createWorkerClient(address)
+    this.#client = createWorkerClient(address, security)
     this.#ingestor = ingestor
     this.#gatewayId = gatewayId
     this.#log = logger.child({ component: 'worker-link', worker: address })
+    this.#feed = new InputFeed(this.#client, files, gatewayId, this.#log.child({ component: 'input-feed' }))
     this.#batchContext = {
       ingestor,
       source: this,
@@ -86,6 +95,7 @@ export class WorkerLink implements EventSource {
     this.#running = true
     this.#abort = new AbortController()
     void this.#loop()
+    this.#feed.start()
     this.#infoTimer = setInterval(() => {
       this.getInfo().then(info => { this.info = info }, () => {})
     }, INFO_REFRESH_MS)
@@ -102,6 +112,7 @@ export class WorkerLink implements EventSource {
     if (this.#infoTimer !== null) clearInterval(this.#infoTimer)
     this.#abort.abort()
     this.#call?.cancel()
+    this.#feed.stop()
     await this.#idle()
     this.#arrived = [] // not durable, not acked: the worker sends them again to whoever connects next
     this.#client.close()
@@ -112,7 +123,7 @@ export class WorkerLink implements EventSource {
     let failures = 0
     while (this.#running) {
       try {
-        this.info = await this.getInfo()
+        this.info = await this.getInfo().finally(() => { this.infoTried = true })
         await this.#stream(() => { backoff = BACKOFF_MIN_MS; failures = 0 })
       } catch (err) {
         const e = err as grpc.ServiceError
@@ -142,6 +153,8 @@ export class WorkerLink implements EventSource {
       let opened = false
       call.on('metadata', () => {
         if (!opened) { opened = true; this.connected = true; this.standby = false; this.#log.info({ epoch: this.#epoch, acked_seq: this.#durableSeq }, 'worker event stream open') }
+        // a worker that no gateway streamed took no jobs; now it does: its readiness changed
+        this.getInfo().then(info => { this.info = info }, () => {})
       })
       call.on('data', (event: JobEvent) => {
         if (!opened) { opened = true; this.connected = true }
@@ -210,10 +223,29 @@ export class WorkerLink implements EventSource {
     return { events: this.#arrived.splice(0, n).map(a => a.event), call }
   }
 
-  getInfo (): Promise<WorkerInfo> {
-    return new Promise((resolve, reject) => {
+  async getInfo (): Promise<WorkerInfo> {
+    const info = await new Promise<WorkerInfo>((resolve, reject) => {
       this.#client.GetInfo({}, { deadline: Date.now() + RPC_DEADLINE_MS }, (err, res) => err ? reject(err) : resolve(res!))
     })
+    this.#syncNodeCatalogue(info.node_catalogue_digest ?? '')
+    return info
+  }
+
+  /** Fetches the worker's node catalogue when GetInfo says it changed (once at a time). */
+  #syncNodeCatalogue (digest: string): void {
+    if (digest === '') {
+      this.nodeCatalogue = null
+      return
+    }
+    if (this.nodeCatalogue?.digest === digest || this.#catalogueFetch !== null) return
+    this.#catalogueFetch = new Promise<NodeCatalogue>((resolve, reject) => {
+      this.#client.GetNodeCatalogue({}, { deadline: Date.now() + RPC_DEADLINE_MS }, (err, res) => err ? reject(err) : resolve(res!))
+    }).then(catalogue => {
+      this.nodeCatalogue = catalogue
+      this.#log.info({ classes: catalogue.classes.length, digest: catalogue.digest }, 'worker node catalogue fetched')
+    }, (err: grpc.ServiceError) => {
+      this.#log.warn({ code: err.code, err: err.details ?? err.message }, 'worker node catalogue could not be fetched; asking again at the next GetInfo')
+    }).finally(() => { this.#catalogueFetch = null })
   }
 
   cancel (jobId: string, reason: string): Promise<string> {

@@ -1,12 +1,14 @@
 import type { JobEventData, JobStatus } from '@comfy-jobs/contracts'
+import type { EventPosition } from './event-position.ts'
 
 const INTEGER_FIELDS = ['progress', 'step', 'total_steps', 'attempt'] as const
 
 /** A stored event (Redis stream fields, all strings) as clients receive it: typed, outputs parsed. */
-export function eventView (seq: number, fields: Record<string, string>): JobEventData {
+export function eventView (at: EventPosition, fields: Record<string, string>): JobEventData {
   const view: JobEventData = {
     job_id: fields.job_id,
-    seq,
+    seq: at.seq,
+    epoch: at.epoch,
     type: fields.type as JobEventData['type'],
     status: (fields.status ?? fields.type) as JobStatus,
     at: fields.at ?? ''

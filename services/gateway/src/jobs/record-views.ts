@@ -1,4 +1,4 @@
-import type { HistoryJob, JobParams, JobRecord } from '@comfy-jobs/contracts'
+import type { HistoryJob, JobInputs, JobParams, JobRecord } from '@comfy-jobs/contracts'
 import type { JobWithOutputs } from './job-store.ts'
 import { outputsView, timestampsView } from './status-view.ts'
 
@@ -21,6 +21,8 @@ export function jobRecordView (job: JobWithOutputs): JobRecord {
     error: job.error,
     image_url: outputs[0]?.url ?? null,
     outputs,
+    inputs: (job.inputs ?? {}) as unknown as JobInputs,
+    prompts: (job.prompts ?? []) as unknown as string[],
     ...timestampsView(job)
   }
 }

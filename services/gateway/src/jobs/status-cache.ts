@@ -1,5 +1,6 @@
 import type { Redis, ChainableCommander } from 'ioredis'
 import { statusKey, type QueuedJob } from '@comfy-jobs/contracts'
+import { ReadBatcher } from './read-batcher.ts'
 
 /**
  * The hash's rules as a Lua condition over `cur` (the hash's status) and `mode` (an ApplyMode): true
@@ -26,14 +27,15 @@ local out = {}
 for i = 1, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
 return cjson.encode(out)`
 
+/** The field that marks the hash of a job whose commit is in doubt (see markUnconfirmed). */
+export const UNCONFIRMED = 'unconfirmed'
+
 /** At most this many keys in one batched read. */
 const READ_BATCH_MAX = 100
-
-interface PendingRead {
-  key: string
-  resolve: (hash: Record<string, string> | null) => void
-  reject: (err: unknown) => void
-}
+/** Batched reads out at once (see ReadBatcher). */
+const READS_IN_FLIGHT = 1
+/** A batch out longer than this no longer holds back the next (its callers time out on their own). */
+const READ_STALL_MS = 200
 
 export type ApplyMode = 'progress' | 'state' | 'force'
 
@@ -49,6 +51,7 @@ export class StatusCache {
   constructor (redis: Redis, ttlSeconds: number) {
     this.#redis = redis
     this.#ttlSeconds = ttlSeconds
+    this.#reads = new ReadBatcher(keys => this.#readMany(keys), { maxBatch: READ_BATCH_MAX, maxInFlight: READS_IN_FLIGHT, stallMs: READ_STALL_MS })
     if (typeof (redis as any).applyJobStatus !== 'function') {
       redis.defineCommand('applyJobStatus', { numberOfKeys: 1, lua: APPLY_SCRIPT })
     }
@@ -58,7 +61,7 @@ export class StatusCache {
   }
 
   /** Adds the initial hash of a queued job to a MULTI, so it travels with other commands. */
-  addInit (multi: ChainableCommander, job: QueuedJob, createdAt: Date): ChainableCommander {
+  addInit (multi: ChainableCommander, job: QueuedJob, createdAt: Date, owner: string): ChainableCommander {
     const key = statusKey(job.job_id)
     const now = createdAt.toISOString()
     return multi
@@ -69,51 +72,45 @@ export class StatusCache {
         image_url: '',
         error: '',
         workflow: job.workflow,
+        // with workflow: what a status read of the queued job needs to say why it waits (waiting_reason)
+        model: job.model,
+        // lets a status read check the caller's owner without the database; never part of an answer
+        owner,
         created_at: now,
         updated_at: now
       })
       .expire(key, this.#ttlSeconds)
   }
 
-  /** reads waiting for the end of this turn of the event loop */
-  #pending: PendingRead[] = []
+  readonly #reads: ReadBatcher<Record<string, string> | null>
 
   /**
-   * The job's hash, or null when there is none. The reads asked for in one turn of the event loop
-   * leave together at its end as one command (READ_MANY_SCRIPT): under load, a write to Redis and a
-   * reply to parse per status request were most of the cost of a status read.
+   * The job's hash, or null when there is none. Reads are batched (ReadBatcher) into one command
+   * (READ_MANY_SCRIPT): under load, a write to Redis and a reply to parse per status request were
+   * most of the cost of a status read. A batch is bounded by the client's command timeout.
    */
   read (jobId: string): Promise<Record<string, string> | null> {
-    return new Promise((resolve, reject) => {
-      if (this.#pending.push({ key: statusKey(jobId), resolve, reject }) === 1) setImmediate(() => this.#flush())
-    })
+    return this.#reads.read(statusKey(jobId))
   }
 
-  #flush (): void {
-    const all = this.#pending
-    this.#pending = []
-    for (let i = 0; i < all.length; i += READ_BATCH_MAX) this.#readBatch(all.slice(i, i + READ_BATCH_MAX))
+  async #readMany (keys: string[]): Promise<Array<Record<string, string> | null>> {
+    const json: string = await (this.#redis as any).readJobStatuses(keys.length, ...keys)
+    const hashes = JSON.parse(json) as unknown[]
+    return keys.map((_key, i) => toHash(hashes[i]))
   }
 
-  #readBatch (batch: PendingRead[]): void {
-    // no closures made per batch here: under tsx every named one costs a defineProperty('name')
-    let reply: Promise<string>
-    try {
-      reply = (this.#redis as any).readJobStatuses(batch.length, ...batch.map(keyOf))
-    } catch (err) {
-      rejectAll(batch, err)
-      return
-    }
-    reply.then(json => {
-      let hashes: unknown[]
-      try {
-        hashes = JSON.parse(json)
-      } catch (err) {
-        rejectAll(batch, err)
-        return
-      }
-      for (let i = 0; i < batch.length; i++) batch[i].resolve(toHash(hashes[i]))
-    }, err => rejectAll(batch, err))
+  /**
+   * Marks the hash of a job whose commit is in doubt: a status read then asks the database instead
+   * of trusting the hash, which the push wrote before the commit.
+   */
+  async markUnconfirmed (jobId: string): Promise<void> {
+    const key = statusKey(jobId)
+    await this.#redis.multi().hset(key, UNCONFIRMED, '1').expire(key, this.#ttlSeconds).exec()
+  }
+
+  /** The database holds the job: the hash may be trusted again. */
+  async confirm (jobId: string): Promise<void> {
+    await this.#redis.hdel(statusKey(jobId), UNCONFIRMED)
   }
 
   async remove (jobId: string): Promise<void> {
@@ -126,14 +123,6 @@ export class StatusCache {
     const applied = await (this.#redis as any).applyJobStatus(statusKey(jobId), this.#ttlSeconds, mode, ...flat)
     return applied === 1
   }
-}
-
-function keyOf (p: PendingRead): string {
-  return p.key
-}
-
-function rejectAll (batch: PendingRead[], err: unknown): void {
-  for (const p of batch) p.reject(err)
 }
 
 /** A flat [field, value, …] list as a hash; null when it is empty (no such key). */

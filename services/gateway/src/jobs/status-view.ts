@@ -1,4 +1,4 @@
-import { outputUrl, type JobParams, type JobStatus, type StatusResponse } from '@comfy-jobs/contracts'
+import type { JobStatus, StatusResponse } from '@comfy-jobs/contracts'
 import type { JobWithOutputs } from './job-store.ts'
 import type { StatusRow } from './status-rows.ts'
 
@@ -36,15 +36,18 @@ export function statusFromCache (hash: Record<string, string>): StatusResponse {
   return view
 }
 
-export function outputsView (job: Pick<StatusRow, 'id' | 'outputs' | 'params'>): Outputs {
-  const batch = (job.params as unknown as JobParams).batch_size ?? job.outputs.length
+/** A job's outputs as the API lists them: where to get each, and what it is. */
+export function outputsView (job: Pick<StatusRow, 'outputs'>): Outputs {
   return job.outputs.map(o => ({
     index: o.index,
-    url: outputUrl(job.id, o.index, batch),
+    url: `/outputs/${o.filename}`,
+    kind: o.kind,
     mime: o.mime,
     width: o.width,
     height: o.height,
-    bytes: o.bytes
+    bytes: o.bytes,
+    ...(o.durationMs !== null ? { duration_ms: o.durationMs } : {}),
+    ...(o.frames !== null ? { frames: o.frames } : {})
   }))
 }
 

@@ -12,6 +12,12 @@ export interface GaugeSources {
   workerStreams: () => { configured: number, connected: number }
 }
 
+/** What the sweep gauges read at scrape; null: not known (yet). */
+export interface SweepSources {
+  cycleSeconds: () => number | null
+  behindSeconds: () => number | null
+}
+
 /**
  * The gateway's Prometheus metrics, in a registry of its own (one per app, so two apps in one
  * process never share counters). The places that count call these methods; gauges are read at scrape.
@@ -23,7 +29,11 @@ export class GatewayMetrics {
   readonly #submitSeconds: Histogram<'workflow'>
   readonly #statusReads: Counter<'source'>
   readonly #ingestLag: Histogram<'kind'>
+  readonly #sweepChecked: Counter
+  readonly #submitGroupSize: Histogram
+  #submitWaiting: (() => number) | null = null
   #sources: GaugeSources | null = null
+  #sweep: SweepSources | null = null
 
   constructor () {
     const registers = [this.registry]
@@ -45,7 +55,32 @@ export class GatewayMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers
     })
+    this.#sweepChecked = new Counter({ name: 'comfy_jobs_sweep_checked_total', help: 'Live jobs the sweeper looked at (every live job once per cycle, a bounded number per pass)', registers })
+    this.#submitGroupSize = new Histogram({
+      name: 'comfy_jobs_submit_group_size',
+      help: 'Submits that shared one transaction (group commit), one observation per group',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers
+    })
     const metrics = this
+    new Gauge({
+      name: 'comfy_jobs_submit_waiting',
+      help: 'Submits waiting for a group transaction to start',
+      registers,
+      collect () { this.set(metrics.#submitWaiting?.() ?? 0) }
+    })
+    new Gauge({
+      name: 'comfy_jobs_sweep_cycle_seconds',
+      help: 'How long the last complete sweep through every live job took (NaN before the first one)',
+      registers,
+      collect () { this.set(metrics.#sweep?.cycleSeconds() ?? Number.NaN) }
+    })
+    new Gauge({
+      name: 'comfy_jobs_sweep_behind_seconds',
+      help: 'How far behind the sweep is: every live job was checked within this many seconds, or is younger (NaN on a gateway that has not swept)',
+      registers,
+      collect () { this.set(metrics.#sweep?.behindSeconds() ?? Number.NaN) }
+    })
     new Gauge({
       name: 'comfy_jobs_queue_depth',
       help: 'Jobs in the queue by state (waiting, prioritized, delayed, active)',
@@ -92,6 +127,24 @@ export class GatewayMetrics {
     } catch {
       return null // a scrape while Redis is away shows the gauge missing, never fails the scrape
     }
+  }
+
+  /** Connects the sweep gauges to the sweeper. */
+  observeSweep (sources: SweepSources): void {
+    this.#sweep = sources
+  }
+
+  sweepChecked (jobs: number): void {
+    this.#sweepChecked.inc(jobs)
+  }
+
+  submitGroup (size: number): void {
+    this.#submitGroupSize.observe(size)
+  }
+
+  /** Connects the waiting-submits gauge to the job creator. */
+  observeSubmitWaiting (waiting: () => number): void {
+    this.#submitWaiting = waiting
   }
 
   jobSubmitted (workflow: string, seconds: number): void {

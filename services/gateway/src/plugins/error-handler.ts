@@ -11,10 +11,18 @@ const CLIENT_ERRORS: Record<string, keyof typeof ERRORS> = {
   FST_REQ_FILE_TOO_LARGE: 'UPLOAD_TOO_LARGE'
 }
 
+function causeText (cause: unknown): string {
+  const e = cause as Error & { cause?: unknown }
+  const inner = e?.cause instanceof Error ? `: ${e.cause.message}` : ''
+  return `${e?.message ?? String(cause)}${inner}`
+}
+
 /** The one error handler: AppErrors from the catalogue, validation as 400 naming the field, the rest 500. */
 export default fp(async (app) => {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof AppError) {
+      // the driver's words (ioredis, mariadb) go to the log; the body carries the catalogue's
+      if (err.cause !== undefined && err.statusCode >= 500) request.log.warn({ code: err.code, cause: causeText(err.cause) }, 'request failed')
       return reply.code(err.statusCode).headers(err.headers).send(err.body())
     }
     if (err.validation) {

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { GatewayGrpcServer } from '../grpc/server.ts'
+import { SubmitRateLimiter } from '../limits/submit-rate.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,11 +18,12 @@ const SHUTDOWN_GRACE_MS = 3000
 export default fp(async (app) => {
   const server = new GatewayGrpcServer({
     jobs: app.jobs,
-    watch: { events: app.jobEvents, hub: app.jobEventHub, status: jobId => app.jobs.status(jobId) },
-    eventsReadable: () => app.redis.status === 'ready',
-    watchIdleMs: WATCH_IDLE_MS
+    watch: app.jobWatch,
+    callerOf: app.auth.callerOf,
+    watchIdleMs: WATCH_IDLE_MS,
+    submitRate: new SubmitRateLimiter(app.config.submitRateLimitPerMinute)
   }, app.log.child({ component: 'grpc' }))
   app.decorate('grpcServer', server)
   app.addHook('onReady', async () => { await server.listen(app.config.grpcHost, app.config.grpcPort) })
   app.addHook('onClose', async () => { await server.close(SHUTDOWN_GRACE_MS) })
-}, { name: 'grpc-server', dependencies: ['config', 'redis', 'ingest', 'jobs'] })
+}, { name: 'grpc-server', dependencies: ['config', 'redis', 'ingest', 'jobs', 'auth'] })

@@ -13,7 +13,8 @@ const RETRY_MS = 2000
 
 /**
  * A small mysql2 pool with jobs of its own: creating the database and applying migrations at boot,
- * and the readiness probe. Prisma keeps its own pool for the job data. When the database is down at
+ * the readiness probe, and the status reads that miss Redis (jobs/status-rows.ts: at most 2 batched
+ * queries at once, so they never hold every connection). Prisma keeps its own pool for the rest. When the database is down at
  * boot the gateway starts degraded and keeps trying to migrate in the background.
  */
 export default fp(async (app) => {
@@ -25,8 +26,10 @@ export default fp(async (app) => {
     user: database.user,
     password: database.password,
     database: database.database,
-    connectionLimit: 2,
-    connectTimeout: 2000
+    connectionLimit: 4,
+    connectTimeout: 2000,
+    // Prisma writes DATETIMEs as UTC; read them as UTC whatever the process's time zone
+    timezone: 'Z'
   }
   const migrate = async () => {
     await ensureDatabase(database, 2000)

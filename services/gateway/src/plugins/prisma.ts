@@ -1,9 +1,11 @@
 import fp from 'fastify-plugin'
-import { createPrismaClient, type PrismaClient } from '@comfy-jobs/db'
+import { createPrismaClient, PoolObserver, type PrismaClient } from '@comfy-jobs/db'
 
 declare module 'fastify' {
   interface FastifyInstance {
     prisma: PrismaClient
+    /** what Prisma's connection pool last saw of the database, and which connection a transaction took */
+    databasePool: PoolObserver
   }
 }
 
@@ -11,8 +13,10 @@ export default fp(async (app) => {
   const { database, dbPoolSize } = app.config
   const log = app.log.child({ component: 'prisma' })
   let lastLogged = 0
+  const observer = new PoolObserver()
   const prisma = createPrismaClient(database, {
     poolSize: dbPoolSize,
+    observer,
     onPoolError: err => {
       if (Date.now() - lastLogged > 5000) {
         lastLogged = Date.now()
@@ -22,5 +26,6 @@ export default fp(async (app) => {
   })
   await prisma.$queryRaw`SELECT 1`.catch((err: Error) => app.log.warn({ err: err.message }, 'database probe failed at start; Prisma will reconnect on use'))
   app.decorate('prisma', prisma)
+  app.decorate('databasePool', observer)
   app.addHook('onClose', async () => { await prisma.$disconnect() })
 }, { name: 'prisma', dependencies: ['config', 'mysql'] })

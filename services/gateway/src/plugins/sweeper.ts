@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { sweeperLeaseKey } from '@comfy-jobs/contracts'
 import { RedisLease } from '../sweeper/lease.ts'
 import { Sweeper } from '../sweeper/sweeper.ts'
+import { CommitOutcome } from '../jobs/commit-outcome.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,20 +12,25 @@ declare module 'fastify' {
 
 /** Repairs what a crash or a Redis restart left inconsistent; one gateway at a time holds the lease. */
 export default fp(async (app) => {
-  const { queueName, sweepIntervalMs, sweepGraceMs, maxAttempts } = app.config
+  const { queueName, sweepIntervalMs, sweepGraceMs, maxAttempts, sweepPageSize, sweepPagesPerPass } = app.config
   const sweeper = new Sweeper({
     store: app.jobStore,
     queue: app.jobQueue,
     cache: app.statusCache,
     events: app.jobEvents,
     lease: new RedisLease(app.redis, sweeperLeaseKey(queueName), sweepIntervalMs * 3),
+    outcome: new CommitOutcome(app.prisma),
     logger: app.log.child({ component: 'sweeper' }),
     intervalMs: sweepIntervalMs,
     graceMs: sweepGraceMs,
     maxAttempts,
-    batch: 500
+    pageSize: sweepPageSize,
+    pagesPerPass: sweepPagesPerPass,
+    phantomBatch: 500,
+    metrics: app.metrics
   })
   app.decorate('sweeper', sweeper)
+  app.metrics.observeSweep({ cycleSeconds: () => sweeper.cycleSeconds(), behindSeconds: () => sweeper.behindSeconds() })
   app.addHook('onReady', async () => { sweeper.start() })
   app.addHook('onClose', async () => { await sweeper.stop() })
-}, { name: 'sweeper', dependencies: ['queue', 'ingest'] })
+}, { name: 'sweeper', dependencies: ['queue', 'ingest', 'metrics'] })

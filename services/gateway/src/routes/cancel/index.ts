@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { CANCEL_MESSAGE, ERRORS, ErrorBody, JobIdParams, NotFoundBody } from '@comfy-jobs/contracts'
 import { AppError } from '../../app-error.ts'
+import { ownerScope } from '../../auth/caller.ts'
 
 // The original's shapes: {success, message}, plus our error code where it fails.
 const CancelOk = Type.Object({ success: Type.Literal(true), message: Type.String(), job_id: Type.String(), previous_status: Type.String() })
@@ -16,7 +17,7 @@ const route: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     try {
-      const { job_id: jobId, previous_status: previous } = await app.jobs.cancel(request.params.job_id)
+      const { job_id: jobId, previous_status: previous } = await app.jobs.cancel(request.params.job_id, ownerScope(request.caller))
       return { success: true as const, message: CANCEL_MESSAGE, job_id: jobId, previous_status: previous }
     } catch (err) {
       if (err instanceof AppError && err.code === 'JOB_NOT_FOUND') {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ownerScope } from '../../auth/caller.ts'
 import { ErrorBody, HISTORY_MAX_LIMIT, HistoryQuery, HistoryResponse } from '@comfy-jobs/contracts'
 
 const route: FastifyPluginAsyncTypebox = async (app) => {
@@ -9,7 +10,7 @@ const route: FastifyPluginAsyncTypebox = async (app) => {
       querystring: HistoryQuery,
       response: { 200: HistoryResponse, 400: ErrorBody }
     }
-  }, async (request) => app.jobs.history(request.query))
+  }, async (request) => app.jobs.history(request.query, ownerScope(request.caller)))
 }
 
 export default route

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { JobIdParams, JobRecord, NotFoundBody } from '@comfy-jobs/contracts'
 import { AppError } from '../../app-error.ts'
+import { ownerScope } from '../../auth/caller.ts'
 import eventsRoute from './events.ts'
+import signedUrlsRoute from './signed-urls.ts'
 
 /** A single job: its full record, and its live events. */
 const route: FastifyPluginAsyncTypebox = async (app) => {
@@ -12,11 +14,12 @@ const route: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: JobRecord, 404: NotFoundBody }
     }
   }, async (request) => {
-    const record = await app.jobs.record(request.params.job_id)
+    const record = await app.jobs.record(request.params.job_id, ownerScope(request.caller))
     if (!record) throw new AppError('JOB_NOT_FOUND', { extra: { job_id: request.params.job_id } })
     return record
   })
   await app.register(eventsRoute)
+  await app.register(signedUrlsRoute)
 }
 
 export default route

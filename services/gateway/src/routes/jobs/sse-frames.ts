@@ -1,5 +1,5 @@
 /** Server-Sent Events framing (https://html.spec.whatwg.org/multipage/server-sent-events.html). */
-export function sseFrame (event: string, id: number, data: unknown): string {
+export function sseFrame (event: string, id: string, data: unknown): string {
   return `event: ${event}\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`
 }
 

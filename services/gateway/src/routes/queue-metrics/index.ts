@@ -15,7 +15,7 @@ const route: FastifyPluginAsyncTypebox = async (app) => {
         active_jobs: depth.active
       }
     } catch (err) {
-      throw new AppError('QUEUE_UNAVAILABLE', { details: (err as Error).message, cause: err })
+      throw new AppError('QUEUE_UNAVAILABLE', { details: 'the job queue (Redis) cannot be reached', cause: err })
     }
   })
 }

@@ -1,3 +1,5 @@
+import type { ApiGraph } from '@comfy-jobs/contracts'
+
 /** ComfyUI's HTTP API (see shared/reference/comfyui-protocol.md), one method per route the engine uses. */
 
 export interface ComfyImageRef {
@@ -6,12 +8,15 @@ export interface ComfyImageRef {
   type: string
 }
 
+/** A node's UI output in /history: media lists under `images` (animated: video), `gifs`, `audio`, … */
+export type NodeOutput = Record<string, unknown> & { images?: ComfyImageRef[], animated?: boolean[] }
+
 export interface HistoryEntry {
-  outputs: Record<string, { images?: ComfyImageRef[] }>
+  outputs: Record<string, NodeOutput>
   status: { status_str: string, completed: boolean, messages: Array<[string, Record<string, any>]> }
 }
 
-export type ApiGraph = Record<string, { class_type: string, inputs: Record<string, unknown>, _meta?: { title?: string } }>
+export type { ApiGraph } from '@comfy-jobs/contracts'
 
 export type QueuePromptAnswer =
   | { accepted: true, prompt_id: string, number: number, node_errors: Record<string, unknown> }
@@ -58,7 +63,7 @@ export class ComfyHttpClient {
       return await fetch(`${this.baseUrl}${path}`, {
         method,
         signal: AbortSignal.timeout(this.#timeoutMs),
-        ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {})
+        ...(body instanceof FormData ? { body } : body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {})
       })
     } catch (err) {
       throw new ComfyUnreachableError(this.baseUrl, err)
@@ -84,9 +89,9 @@ export class ComfyHttpClient {
     return this.#json('GET', '/system_stats')
   }
 
-  /** `/object_info/{class}`: `{}` for an unknown class. */
-  objectInfo (classType: string): Promise<Record<string, any>> {
-    return this.#json('GET', `/object_info/${encodeURIComponent(classType)}`)
+  /** `/object_info/{class}` (`{}` for an unknown class), or every class without one. */
+  objectInfo (classType?: string): Promise<Record<string, any>> {
+    return this.#json('GET', classType === undefined ? '/object_info' : `/object_info/${encodeURIComponent(classType)}`)
   }
 
   /** POST /prompt; a 400 (validation) is an answer, not an exception. */
@@ -119,6 +124,21 @@ export class ComfyHttpClient {
   /** Interrupts the prompt only if it is the one running. */
   async interrupt (promptId: string): Promise<void> {
     await this.#expectOk('POST', '/interrupt', { prompt_id: promptId })
+  }
+
+  /**
+   * POST /upload/image (ComfyUI's upload for every input file, sounds too) into its input folder under
+   * this name, replacing a file of that name: content-addressed names make a re-upload a no-op.
+   * Returns the name a loader node takes.
+   */
+  async uploadInput (name: string, data: Buffer, mime: string): Promise<string> {
+    const form = new FormData()
+    form.append('image', new Blob([new Uint8Array(data)], { type: mime }), name)
+    form.append('type', 'input')
+    form.append('overwrite', 'true')
+    const answer = await this.#json<{ name?: string, subfolder?: string }>('POST', '/upload/image', form)
+    if (typeof answer.name !== 'string' || answer.name === '') throw new ComfyHttpError('POST', '/upload/image', 200, JSON.stringify(answer))
+    return answer.subfolder ? `${answer.subfolder}/${answer.name}` : answer.name
   }
 
   async view (image: ComfyImageRef): Promise<{ data: Buffer, mime: string }> {

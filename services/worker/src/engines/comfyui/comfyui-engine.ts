@@ -1,27 +1,32 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import { MAX_BATCH_SIZE, MAX_SEED, type QueuedJob } from '@comfy-jobs/contracts'
-import type { WorkflowModels } from '@comfy-jobs/rpc'
+import { MAX_BATCH_SIZE, MAX_SEED, RAW_GRAPH_WORKFLOW, rawGraphInputs, type QueuedJob } from '@comfy-jobs/contracts'
+import type { NodeCatalogue, WorkflowModels } from '@comfy-jobs/rpc'
 import type { WorkerConfig } from '../../config.ts'
 import type { Engine, EngineResult, EngineRunOptions } from '../engine.ts'
 import { UnsupportedJobError } from '../unsupported-job-error.ts'
-import { ComfyHttpClient, ComfyHttpError, ComfyUnreachableError, type ApiGraph } from './comfy-http.ts'
-import { ComfyJobError, droppedOutputsError, validationError } from './comfy-errors.ts'
+import { ComfyHttpClient } from './comfy-http.ts'
+import { ComfyJobError } from './comfy-errors.ts'
 import { ComfySocket } from './comfy-socket.ts'
 import { ModelCatalogue } from './model-catalogue.ts'
+import { NodeCatalogueReader } from './node-catalogue.ts'
 import { fetchOutputs, historyError } from './outputs.ts'
 import { ProgressTracker } from './progress-tracker.ts'
 import { PromptFollower } from './prompt-follower.ts'
+import { PromptHandoff, type RunPlan } from './prompt-handoff.ts'
 import { ReadinessMonitor } from './readiness-monitor.ts'
-import { injectJob } from './template-injector.ts'
+import { injectJob, type UploadedInputs } from './template-injector.ts'
+import { uploadInputs } from './input-uploader.ts'
 import { loadTemplates } from './template-loader.ts'
 import { resolveModel, type WorkflowTemplate } from './workflow-template.ts'
 
 const PROBE_TIMEOUT_MS = 3000
 const CATALOGUE_REFRESH_MS = 30_000
-/** How long a cancelled or timed-out prompt gets to leave ComfyUI's queue before we stop waiting. */
-const STOP_SETTLE_MS = 5000
-const SUBMIT_BACKOFF_MAX_MS = 2000
+
+/** A job's template and model, checked before anything is uploaded. */
+interface Resolved {
+  template: WorkflowTemplate
+  model: { key: string, file: string }
+}
 
 export interface ComfyEngineOptions {
   templates: Map<string, WorkflowTemplate>
@@ -55,6 +60,8 @@ export class ComfyEngine implements Engine {
   readonly #http: ComfyHttpClient
   readonly #socket: ComfySocket
   readonly #catalogue: ModelCatalogue
+  readonly #nodes: NodeCatalogueReader
+  readonly #handoff: PromptHandoff
   readonly #monitor: ReadinessMonitor
   #refreshTimer: NodeJS.Timeout | null = null
 
@@ -64,13 +71,15 @@ export class ComfyEngine implements Engine {
     this.#http = new ComfyHttpClient(options.url)
     this.#socket = new ComfySocket(options.url, options.workerId, log)
     this.#catalogue = new ModelCatalogue(options.templates, this.#http, log)
+    this.#nodes = new NodeCatalogueReader(this.#http, log)
+    this.#handoff = new PromptHandoff({ http: this.#http, socket: this.#socket, giveUpMs: options.giveUpMs })
     this.#monitor = new ReadinessMonitor({
       http: new ComfyHttpClient(options.url, PROBE_TIMEOUT_MS),
       pollMs: options.pollMs,
       logger: log,
       onUp: async () => {
         this.#socket.reconnectSoon()
-        await this.#catalogue.refresh()
+        await this.#refreshCatalogues()
       }
     })
   }
@@ -87,11 +96,20 @@ export class ComfyEngine implements Engine {
     return this.#catalogue.runnable()
   }
 
+  nodeCatalogue (): NodeCatalogue | null {
+    return this.#nodes.catalogue
+  }
+
+  /** The models each template can use, and every node class (what raw graphs are checked against). */
+  async #refreshCatalogues (): Promise<void> {
+    await Promise.all([this.#catalogue.refresh(), this.#nodes.refresh()])
+  }
+
   async start (): Promise<void> {
     this.#socket.start()
     await this.#monitor.start()
     this.#refreshTimer = setInterval(() => {
-      if (this.ready) this.#catalogue.refresh().catch(() => {})
+      if (this.ready) this.#refreshCatalogues().catch(() => {})
     }, CATALOGUE_REFRESH_MS).unref()
   }
 
@@ -102,18 +120,21 @@ export class ComfyEngine implements Engine {
   }
 
   totalSteps (job: QueuedJob): number {
-    const template = this.#o.templates.get(job.workflow)
-    return template ? new ProgressTracker(template.graph).totalSteps : 0
+    const graph = job.graph ?? this.#o.templates.get(job.workflow)?.graph
+    return graph ? new ProgressTracker(graph).totalSteps : 0
   }
 
-  async run (job: QueuedJob, { signal, onProgress, logger }: EngineRunOptions): Promise<EngineResult> {
-    const { template, model } = this.#resolve(job)
+  async run (job: QueuedJob, { signal, onProgress, logger, inputs }: EngineRunOptions): Promise<EngineResult> {
+    const resolved = job.graph !== undefined ? null : this.#resolve(job)
     const promptId = job.job_id
-    const log = (logger ?? this.#o.logger.child({ job_id: promptId })).child({ prompt_id: promptId, workflow: template.name })
-    const graph = injectJob(template, job, model.file)
-    const tracker = new ProgressTracker(graph)
+    const log = (logger ?? this.#o.logger.child({ job_id: promptId })).child({ prompt_id: promptId, workflow: resolved?.template.name ?? RAW_GRAPH_WORKFLOW })
     const timeout = AbortSignal.timeout(this.#o.jobTimeoutMs)
     const stop = AbortSignal.any([signal, timeout])
+    const timedOut = () => new ComfyJobError(`the job timed out after ${this.#o.jobTimeoutMs} ms (JOB_TIMEOUT_MS); it was stopped in ComfyUI`)
+    const uploaded = await uploadInputs(this.#http, inputs, { giveUpMs: this.#o.giveUpMs, stop, log })
+      .catch((err: unknown) => { throw timeout.aborted && !signal.aborted ? timedOut() : err })
+    const plan = this.#plan(job, resolved, uploaded)
+    const tracker = new ProgressTracker(plan.graph)
     const follower = new PromptFollower({
       http: this.#http,
       socket: this.#socket,
@@ -126,39 +147,59 @@ export class ComfyEngine implements Engine {
     })
     let posted = false
     try {
-      await this.#submit(graph, promptId, template, stop, log, () => { posted = true })
+      const refused = await this.#handoff.submit(plan, promptId, stop, log, () => { posted = true })
+      if (refused !== null) {
+        await this.#handoff.stop(promptId, follower, log)
+        throw refused
+      }
       const entry = await follower.finished(stop)
       const failure = historyError(entry)
       if (failure !== null) throw failure
-      const outputs = await fetchOutputs(this.#http, entry, template.outputs)
+      const outputs = await fetchOutputs(this.#http, entry, plan.outputs)
       log.info({ outputs: outputs.length }, 'ComfyUI run finished')
-      return {
-        outputs,
-        metadata: {
-          engine: 'comfyui',
-          comfyui_url: this.#o.url,
-          prompt_id: promptId,
-          workflow: template.name,
-          model: job.model,
-          model_file: model.file,
-          seed: job.params.seed,
-          width: job.params.width,
-          height: job.params.height,
-          batch_size: job.params.batch_size
-        }
-      }
+      return { outputs, metadata: { engine: 'comfyui', comfyui_url: this.#o.url, prompt_id: promptId, ...plan.metadata } }
     } catch (err) {
-      if (stop.aborted && posted) await this.#stopInComfy(promptId, follower, log)
-      if (timeout.aborted && !signal.aborted) {
-        throw new ComfyJobError(`the job timed out after ${this.#o.jobTimeoutMs} ms (JOB_TIMEOUT_MS); it was stopped in ComfyUI`)
-      }
+      if (stop.aborted && posted) await this.#handoff.stop(promptId, follower, log)
+      if (timeout.aborted && !signal.aborted) throw timedOut()
       throw err
     } finally {
       follower.close()
     }
   }
 
-  #resolve (job: QueuedJob): { template: WorkflowTemplate, model: { key: string, file: string } } {
+  /**
+   * The graph a job sends: its template (checked by #resolve) with the job's values and uploaded inputs
+   * in it, or the client's raw graph as given but for the files of its loaders the job sent.
+   */
+  #plan (job: QueuedJob, resolved: Resolved | null, uploaded: UploadedInputs): RunPlan {
+    if (resolved === null) {
+      if (typeof job.graph !== 'object' || job.graph === null || Object.keys(job.graph).length === 0) throw new UnsupportedJobError('the job\'s raw graph is not an API-format graph')
+      const graph = structuredClone(job.graph)
+      for (const { name, node, input } of rawGraphInputs(graph)) {
+        const file = uploaded[name]?.[0]
+        if (file !== undefined) graph[node].inputs[input] = file
+      }
+      return { graph, workflow: RAW_GRAPH_WORKFLOW, outputs: null, modelInputs: [], metadata: { workflow: RAW_GRAPH_WORKFLOW, nodes: Object.keys(graph).length } }
+    }
+    const { template, model } = resolved
+    return {
+      graph: injectJob(template, job, model.file, uploaded),
+      workflow: template.name,
+      outputs: template.outputs,
+      modelInputs: template.inputs.model ?? [],
+      metadata: {
+        workflow: template.name,
+        model: job.model,
+        model_file: model.file,
+        seed: job.params.seed,
+        width: job.params.width,
+        height: job.params.height,
+        batch_size: job.params.batch_size
+      }
+    }
+  }
+
+  #resolve (job: QueuedJob): Resolved {
     const template = this.#o.templates.get(job.workflow)
     if (template === undefined) {
       throw new UnsupportedJobError(`workflow ${JSON.stringify(job.workflow)} has no template on this worker (templates: ${[...this.#o.templates.keys()].join(', ')})`)
@@ -179,78 +220,11 @@ export class ComfyEngine implements Engine {
       }
     }
     if (typeof job.prompt !== 'string') throw new UnsupportedJobError('prompt must be a string')
+    for (const input of template.declaration.inputs) {
+      const value = job.inputs?.[input.name]
+      const given = value === undefined ? 0 : Array.isArray(value) ? value.length : 1
+      if (given < input.min || given > input.max) throw new UnsupportedJobError(`input ${input.name} takes ${input.min}..${input.max} files, the job has ${given}`)
+    }
     return { template, model }
-  }
-
-  /**
-   * POST /prompt, retrying while ComfyUI is unreachable (up to giveUpMs). A retry first looks for the
-   * prompt, since a request that timed out may still have queued it. Resolves true once ComfyUI has
-   * it; a 400 is the job's failure, naming node, input and reason. `onPost` marks that ComfyUI may
-   * have the prompt from here on (so a cancel must look for it there).
-   */
-  async #submit (graph: ApiGraph, promptId: string, template: WorkflowTemplate, stop: AbortSignal, log: Logger, onPost: () => void): Promise<void> {
-    const started = Date.now()
-    let backoff = 200
-    let attempted = false
-    for (;;) {
-      stop.throwIfAborted()
-      try {
-        if (attempted && await this.#knows(promptId)) return
-        attempted = true
-        onPost()
-        const answer = await this.#http.queuePrompt({ prompt: graph, client_id: this.#socket.clientId, prompt_id: promptId })
-        if (!answer.accepted) {
-          log.warn({ comfy_error: answer.body?.error, node_errors: answer.body?.node_errors }, 'ComfyUI rejected the workflow')
-          throw validationError(answer.body, template.inputs.model ?? [])
-        }
-        log.info({ number: answer.number, socket: this.#socket.connected }, 'prompt queued in ComfyUI')
-        if (Object.keys(answer.node_errors).length > 0) throw droppedOutputsError(answer.node_errors, template.inputs.model ?? [])
-        return
-      } catch (err) {
-        if (!(err instanceof ComfyUnreachableError)) {
-          if (err instanceof ComfyHttpError) throw new ComfyJobError(err.message)
-          throw err
-        }
-        const waited = Date.now() - started
-        if (waited >= this.#o.giveUpMs) throw new ComfyJobError(`${err.message}; gave up after ${waited} ms of retries`)
-        log.warn({ err: err.message, retry_in_ms: backoff }, 'cannot submit to ComfyUI; retrying')
-        await sleep(backoff, undefined, { signal: stop }).catch(() => {})
-        backoff = Math.min(backoff * 2, SUBMIT_BACKOFF_MAX_MS)
-      }
-    }
-  }
-
-  async #knows (promptId: string): Promise<boolean> {
-    if (await this.#http.history(promptId) !== null) return true
-    const queue = await this.#http.queue()
-    return queue.running.includes(promptId) || queue.pending.includes(promptId)
-  }
-
-  /**
-   * Takes a cancelled or timed-out prompt out of ComfyUI: deleted from the queue while pending,
-   * interrupted (by prompt id, so nothing else is hit) once running. Waits a bounded time for it to go.
-   */
-  async #stopInComfy (promptId: string, follower: PromptFollower, log: Logger): Promise<void> {
-    try {
-      if (!follower.running) {
-        await this.#http.deleteFromQueue([promptId])
-        const queue = await this.#http.queue()
-        if (!queue.running.includes(promptId)) {
-          log.info('prompt deleted from the ComfyUI queue before it ran')
-          return
-        }
-      }
-      await this.#http.interrupt(promptId)
-      log.info('running prompt interrupted in ComfyUI')
-      const deadline = Date.now() + STOP_SETTLE_MS
-      while (Date.now() < deadline) {
-        const queue = await this.#http.queue()
-        if (!queue.running.includes(promptId) && !queue.pending.includes(promptId)) return
-        await sleep(100)
-      }
-      log.warn({ waited_ms: STOP_SETTLE_MS }, 'the interrupted prompt is still in ComfyUI\'s queue')
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not stop the prompt in ComfyUI')
-    }
   }
 }

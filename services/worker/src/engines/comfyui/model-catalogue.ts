@@ -65,7 +65,8 @@ export class ModelCatalogue {
   runnable (): WorkflowModels[] {
     return [...this.#templates.values()].map(t => ({
       workflow: t.name,
-      models: this.#available?.get(t.name) ?? Object.entries(t.models).flatMap(([key, m]) => [key, ...m.aliases])
+      models: this.#available?.get(t.name) ?? Object.entries(t.models).flatMap(([key, m]) => [key, ...m.aliases]),
+      ...t.declaration
     }))
   }
 }

@@ -1,8 +1,42 @@
+import { OUTPUT_CONTENT_TYPES, type OutputKind } from '@comfy-jobs/contracts'
+import { isHeaderProblem, readImageHeader } from '@comfy-jobs/media'
 import type { EngineOutput } from '../engine.ts'
-import type { ComfyHttpClient, ComfyImageRef, HistoryEntry } from './comfy-http.ts'
+import type { ComfyHttpClient, ComfyImageRef, HistoryEntry, NodeOutput } from './comfy-http.ts'
 import { ComfyJobError, executionError } from './comfy-errors.ts'
 
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+/** A file an output node listed, with what it is. */
+interface MediaRef extends ComfyImageRef {
+  kind: OutputKind
+  /** from the extension; '' when it is not one we know (the /view answer's type is used then) */
+  mime: string
+}
+
+function isFileRef (value: unknown): value is ComfyImageRef {
+  return typeof value === 'object' && value !== null && typeof (value as ComfyImageRef).filename === 'string'
+}
+
+/**
+ * The files one node's UI output lists: `images` (with `animated`: a video or animated image, as
+ * SaveVideo, SaveWEBM and SaveAnimatedWEBP report them), `audio` (SaveAudio…), and the lists custom
+ * nodes use (`gifs`, `videos`, `video`).
+ */
+function mediaOf (output: NodeOutput | undefined): MediaRef[] {
+  if (output === undefined) return []
+  const animated = Array.isArray(output.animated) && output.animated.some(Boolean)
+  const refs: MediaRef[] = []
+  for (const [key, list] of Object.entries(output)) {
+    if (key === 'animated' || !Array.isArray(list)) continue
+    for (const item of list) {
+      if (!isFileRef(item)) continue
+      const ext = item.filename.slice(item.filename.lastIndexOf('.') + 1).toLowerCase()
+      const mime = OUTPUT_CONTENT_TYPES[ext] ?? ''
+      const still = key === 'images' && !animated && (mime === '' || mime.startsWith('image/'))
+      const kind: OutputKind = key === 'audio' ? 'audio' : still ? 'image' : mime.startsWith('audio/') ? 'audio' : 'video'
+      refs.push({ filename: item.filename, subfolder: item.subfolder ?? '', type: item.type ?? 'output', kind, mime })
+    }
+  }
+  return refs
+}
 
 /** The job's failure told by a history entry whose status is not success; null for a success. */
 export function historyError (entry: HistoryEntry): ComfyJobError | null {
@@ -19,29 +53,43 @@ export function historyError (entry: HistoryEntry): ComfyJobError | null {
   return new ComfyJobError(`ComfyUI ended the run with status ${JSON.stringify(entry.status?.status_str)} and no error message`)
 }
 
-/** The images of the template's output nodes, in node order then batch order; `output` files before previews. */
-function imagesOf (entry: HistoryEntry, outputNodes: string[]): ComfyImageRef[] {
-  const all = outputNodes.flatMap(node => entry.outputs?.[node]?.images ?? [])
-  const saved = all.filter(image => (image.type ?? 'output') === 'output')
+/** The media of the template's output nodes, in node order then list order; `output` files before previews. */
+function mediaOfNodes (entry: HistoryEntry, outputNodes: string[]): MediaRef[] {
+  const all = outputNodes.flatMap(node => mediaOf(entry.outputs?.[node]))
+  const saved = all.filter(ref => ref.type === 'output')
   return saved.length > 0 ? saved : all
 }
 
-/** Fetches the run's images with /view. Cached runs list the files an earlier run wrote; they are fetched the same way. */
-export async function fetchOutputs (http: ComfyHttpClient, entry: HistoryEntry, outputNodes: string[]): Promise<EngineOutput[]> {
-  const images = imagesOf(entry, outputNodes)
-  if (images.length === 0) throw new ComfyJobError(`ComfyUI finished without images in output node(s) ${outputNodes.join(', ')}`)
+/**
+ * Fetches the run's outputs with /view: images, videos and sounds, each with its content type (an
+ * image's size from its header; a video's or sound's size and length are for the worker's probe).
+ * Cached runs list the files an earlier run wrote; they are fetched the same way. `outputNodes`
+ * null (a raw graph): every node the history lists, in the order of their ids (9 before 10).
+ */
+export async function fetchOutputs (http: ComfyHttpClient, entry: HistoryEntry, outputNodes: string[] | null): Promise<EngineOutput[]> {
+  const nodes = outputNodes ?? Object.keys(entry.outputs ?? {}).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+  const refs = mediaOfNodes(entry, nodes)
+  if (refs.length === 0) throw new ComfyJobError(`ComfyUI finished without outputs in output node(s) ${nodes.join(', ') || '(none)'}`)
   const outputs: EngineOutput[] = []
-  for (const [index, image] of images.entries()) {
-    let data: Buffer
+  for (const [index, ref] of refs.entries()) {
+    const where = `${ref.subfolder ? `${ref.subfolder}/` : ''}${ref.filename} (${ref.type})`
+    let answer: { data: Buffer, mime: string }
     try {
-      data = (await http.view(image)).data
+      answer = await http.view(ref)
     } catch (err) {
-      throw new ComfyJobError(`cannot fetch output ${image.subfolder ? `${image.subfolder}/` : ''}${image.filename} (${image.type}) from ComfyUI: ${(err as Error).message}`)
+      throw new ComfyJobError(`cannot fetch output ${where} from ComfyUI: ${(err as Error).message}`)
     }
-    if (data.length < 24 || !data.subarray(0, 8).equals(PNG_SIGNATURE)) {
-      throw new ComfyJobError(`output ${image.filename} from ComfyUI is not a PNG`)
+    const mime = ref.mime || answer.mime.split(';')[0].trim()
+    if (mime === '') throw new ComfyJobError(`output ${where} from ComfyUI has no content type we know`)
+    let width = 0
+    let height = 0
+    if (mime.startsWith('image/')) {
+      const header = readImageHeader(answer.data)
+      if (isHeaderProblem(header) || header.mime !== mime) throw new ComfyJobError(`output ${where} from ComfyUI is not a ${mime} image${isHeaderProblem(header) ? `: ${header.message}` : ''}`)
+      width = header.width
+      height = header.height
     }
-    outputs.push({ index, mime: 'image/png', width: data.readUInt32BE(16), height: data.readUInt32BE(20), data })
+    outputs.push({ index, kind: ref.kind, mime, width, height, data: answer.data })
   }
   return outputs
 }

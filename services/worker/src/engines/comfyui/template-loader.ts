@@ -1,10 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { TemplateError, parseTemplate, type WorkflowTemplate } from './workflow-template.ts'
-
-/** The templates shipped with the worker: services/worker/workflows/<name>/{graph.json,manifest.json}. */
-export const SHIPPED_WORKFLOWS_DIR = fileURLToPath(new URL('../../../workflows', import.meta.url))
+import { SHIPPED_WORKFLOWS_DIR } from '../workflow-declaration.ts'
 
 function readJson (name: string, path: string): unknown {
   let text: string

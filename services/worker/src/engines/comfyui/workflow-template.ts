@@ -1,4 +1,5 @@
-import type { ApiGraph } from './comfy-http.ts'
+import { isLink, type ApiGraph } from '@comfy-jobs/contracts'
+import { parseDeclaration, type WorkerDeclaration } from '../workflow-declaration.ts'
 
 /** A node input that receives a job parameter. */
 export interface InputTarget {
@@ -15,11 +16,15 @@ export interface TemplateModel {
 /** The job parameters a manifest can route into the graph; each to one or more node inputs. */
 export const PARAMETERS = ['prompt', 'negative_prompt', 'seed', 'width', 'height', 'batch_size', 'model'] as const
 export type Parameter = (typeof PARAMETERS)[number]
-const REQUIRED: readonly Parameter[] = ['prompt', 'seed', 'model']
+/** Every template names where the model goes; the prompt too unless the workflow takes none. */
+const REQUIRED: readonly Parameter[] = ['model']
 const NUMERIC: ReadonlySet<Parameter> = new Set(['seed', 'width', 'height', 'batch_size'])
 
-/** Classes that save or show images; a graph needs one of them (or manifest.outputs) to produce anything. */
-export const IMAGE_OUTPUT_CLASSES: ReadonlySet<string> = new Set(['SaveImage', 'PreviewImage'])
+/** Core classes that save or show media; a graph needs one of them (or manifest.outputs) to produce anything. */
+export const OUTPUT_CLASSES: ReadonlySet<string> = new Set([
+  'SaveImage', 'PreviewImage', 'SaveAnimatedWEBP', 'SaveAnimatedPNG', 'SaveWEBM', 'SaveVideo',
+  'SaveAudio', 'SaveAudioMP3', 'SaveAudioOpus', 'PreviewAudio'
+])
 
 export interface WorkflowTemplate {
   name: string
@@ -28,8 +33,14 @@ export interface WorkflowTemplate {
   source: string
   graph: ApiGraph
   inputs: Partial<Record<Parameter, InputTarget[]>>
-  /** input images by name (LoadImage nodes) */
-  images: Record<string, InputTarget[]>
+  /** what a job takes (manifest prompt, media, prompts) and the model files it names */
+  declaration: WorkerDeclaration
+  /**
+   * Per media input, its slots (one for image, mask and audio; `max` for images), each the loader
+   * inputs (LoadImage `image`, LoadAudio `audio`) that receive the uploaded file's name. A slot left
+   * empty has its loader nodes removed from the graph, with every input that links to them.
+   */
+  slots: Record<string, InputTarget[][]>
   /** model key → file */
   models: Record<string, TemplateModel>
   /** the nodes whose images are the job's outputs, in output order */
@@ -49,10 +60,6 @@ export class TemplateError extends Error {
 
 function isObject (value: unknown): value is Record<string, any> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function isLink (value: unknown): value is [string, number] {
-  return Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && Number.isInteger(value[1])
 }
 
 function checkGraph (graph: unknown): asserts graph is ApiGraph {
@@ -85,6 +92,42 @@ function targets (graph: ApiGraph, what: string, spec: unknown, kind: 'number' |
   })
 }
 
+/** A manifest from before media declarations: `inputs.images` {name → target} becomes required image inputs. */
+function legacyImages (manifest: Record<string, any>): Record<string, any> {
+  const images = manifest.inputs?.images
+  if (images === undefined || manifest.media !== undefined) return manifest
+  if (!isObject(images)) throw new Error('manifest inputs.images must be an object of image name → node input')
+  const { images: _legacy, ...parameters } = manifest.inputs
+  return { ...manifest, inputs: parameters, media: Object.fromEntries(Object.entries(images).map(([name, target]) => [name, { kind: 'image', target }])) }
+}
+
+/** Each declared media input's slots: `target` for one file, `slots` (one per image, `max` of them) for images. */
+function mediaSlots (graph: ApiGraph, media: Record<string, any>, declaration: WorkerDeclaration): Record<string, InputTarget[][]> {
+  const slots: Record<string, InputTarget[][]> = {}
+  const owner = new Map<string, string>()
+  for (const input of declaration.inputs) {
+    const spec = media[input.name]
+    const what = `media.${input.name}`
+    let list: InputTarget[][]
+    if (input.kind === 'images') {
+      if (!Array.isArray(spec.slots) || spec.slots.length !== input.max) throw new Error(`manifest ${what}.slots must list ${input.max} node inputs, one per image (max ${input.max})`)
+      list = spec.slots.map((slot: unknown, i: number) => targets(graph, `${what}.slots[${i}]`, slot, 'string'))
+    } else {
+      if (spec.target === undefined) throw new Error(`manifest ${what}.target must name the node input that receives the file`)
+      list = [targets(graph, `${what}.target`, spec.target, 'string')]
+    }
+    for (const [i, slot] of list.entries()) {
+      for (const { node } of slot) {
+        const other = owner.get(node)
+        if (other !== undefined && other !== `${what}[${i}]`) throw new Error(`manifest ${what}: node "${node}" also loads ${other}; each file needs its own loader node`)
+        owner.set(node, `${what}[${i}]`)
+      }
+    }
+    slots[input.name] = list
+  }
+  return slots
+}
+
 function models (spec: unknown): Record<string, TemplateModel> {
   if (!isObject(spec) || Object.keys(spec).length === 0) throw new Error('manifest models must name at least one model: {"<key>": {"file": "<file name>"}}')
   const out: Record<string, TemplateModel> = {}
@@ -105,8 +148,8 @@ function models (spec: unknown): Record<string, TemplateModel> {
 
 function outputs (graph: ApiGraph, spec: unknown): string[] {
   if (spec === undefined) {
-    const found = Object.keys(graph).filter(id => IMAGE_OUTPUT_CLASSES.has(graph[id].class_type))
-    if (found.length === 0) throw new Error(`the graph has no output node (${[...IMAGE_OUTPUT_CLASSES].join(' or ')}); add one, or name the output nodes in manifest.outputs`)
+    const found = Object.keys(graph).filter(id => OUTPUT_CLASSES.has(graph[id].class_type))
+    if (found.length === 0) throw new Error(`the graph has no output node (${[...OUTPUT_CLASSES].join(' or ')}); add one, or name the output nodes in manifest.outputs`)
     return found
   }
   if (!Array.isArray(spec) || spec.length === 0 || spec.some(id => typeof id !== 'string')) throw new Error('manifest outputs must be a non-empty list of node ids')
@@ -121,31 +164,29 @@ export function parseTemplate (name: string, source: string, graph: unknown, man
     checkGraph(graph)
     if (!isObject(manifest)) throw new Error('manifest.json is not a JSON object')
     if (!isObject(manifest.inputs)) throw new Error('manifest has no inputs object')
+    const m = legacyImages(manifest)
+    const declaration = parseDeclaration(m)
     const inputs: WorkflowTemplate['inputs'] = {}
-    for (const key of Object.keys(manifest.inputs)) {
-      if (key === 'images') continue
-      if (!(PARAMETERS as readonly string[]).includes(key)) throw new Error(`manifest inputs.${key} is not a parameter (known: ${PARAMETERS.join(', ')}, images)`)
+    for (const key of Object.keys(m.inputs)) {
+      if (!(PARAMETERS as readonly string[]).includes(key)) throw new Error(`manifest inputs.${key} is not a parameter (known: ${PARAMETERS.join(', ')}); media inputs go in manifest media`)
     }
     for (const parameter of PARAMETERS) {
-      const spec = manifest.inputs[parameter]
+      const spec = m.inputs[parameter]
       if (spec === undefined) {
-        if (REQUIRED.includes(parameter)) throw new Error(`manifest inputs.${parameter} is missing`)
+        if (REQUIRED.includes(parameter) || (parameter === 'prompt' && declaration.prompt !== 'none')) throw new Error(`manifest inputs.${parameter} is missing`)
         continue
       }
       inputs[parameter] = targets(graph, `inputs.${parameter}`, spec, NUMERIC.has(parameter) ? 'number' : 'string')
     }
-    const images: Record<string, InputTarget[]> = {}
-    if (manifest.inputs.images !== undefined) {
-      if (!isObject(manifest.inputs.images)) throw new Error('manifest inputs.images must be an object of image name → node input')
-      for (const [image, spec] of Object.entries(manifest.inputs.images)) images[image] = targets(graph, `inputs.images.${image}`, spec, 'string')
-    }
+    const slots = mediaSlots(graph, m.media ?? {}, declaration)
     return {
       name,
       description: typeof manifest.description === 'string' ? manifest.description : '',
       source,
       graph,
       inputs,
-      images,
+      declaration,
+      slots,
       models: models(manifest.models),
       outputs: outputs(graph, manifest.outputs)
     }

@@ -1,0 +1,13 @@
+// Media shared by gateway and worker: reading headers of inputs, probing and encoding outputs.
+export { decodeAudio } from './audio-decode.ts'
+export { decodeImage, resizeImage, resizeRows, type DecodeImageOptions, type ResizeFit } from './image-codec.ts'
+export { MediaError } from './media-error.ts'
+export { OpusEncoder, OPUS_RATE, type OpusPacket } from './opus.ts'
+export { audioDurationMs, loudnessPerFrame, mixDown, type PcmAudio } from './pcm-audio.ts'
+export { encodePng, type PngOptions } from './png.ts'
+export { probeMedia, type MediaKind, type MediaProbe } from './probe.ts'
+export { blankImage, type RgbImage } from './rgb-image.ts'
+export { encodeVp8KeyFrame, webpFromVp8KeyFrame } from './vp8.ts'
+export { decodeWav } from './wav.ts'
+export { WebmWriter, type WebmSpec } from './webm-writer.ts'
+export * from './image-header.ts'

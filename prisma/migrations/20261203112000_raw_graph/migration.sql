@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE `jobs` ADD COLUMN `graph` JSON NULL;
