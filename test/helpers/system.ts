@@ -155,13 +155,35 @@ export class TestSystem {
   }
 
   async startGateway (env: Record<string, string> = {}): Promise<ServiceProcess> {
-    if (!this.gatewayPort) this.gatewayPort = await freePort()
-    if (!this.gatewayGrpcPort) this.gatewayGrpcPort = await freePort()
-    const gateway = new ServiceProcess('gateway', this.gatewayEnv(env), this.#gatewayNodeArgs, this.#compiled)
-    this.gateway = gateway
-    if (this.#logsReady) await gateway.waitForLog(l => l.msg === 'gateway ready', READY_TIMEOUT_MS)
-    else await probeUntilReady(gateway, () => fetch(`${this.baseUrl}/api/health`).then(() => true, () => false), READY_TIMEOUT_MS)
-    return gateway
+    for (let attempt = 1; ; attempt++) {
+      if (!this.gatewayPort) this.gatewayPort = await freePort()
+      if (!this.gatewayGrpcPort) this.gatewayGrpcPort = await freePort()
+      if (attempt === 1 && this.#pickedPorts === null) this.#pickedPorts = `${this.gatewayPort}/${this.gatewayGrpcPort}`
+      const gateway = new ServiceProcess('gateway', this.gatewayEnv(env), this.#gatewayNodeArgs, this.#compiled)
+      this.gateway = gateway
+      try {
+        if (this.#logsReady) await gateway.waitForLog(l => l.msg === 'gateway ready', READY_TIMEOUT_MS)
+        else await probeUntilReady(gateway, () => fetch(`${this.baseUrl}/api/health`).then(() => true, () => false), READY_TIMEOUT_MS)
+        return gateway
+      } catch (err) {
+        if (!this.#lostItsPorts(gateway) || attempt === 3) throw err
+        this.gatewayPort = this.gatewayGrpcPort = 0
+        this.#pickedPorts = null
+      }
+    }
+  }
+
+  /** ports this helper picked (a test may set its own, e.g. one it holds to prove the clash) */
+  #pickedPorts: string | null = null
+
+  /**
+   * A free port is only free until someone binds it: on a busy machine another test's connection can
+   * take the port of a gateway that was killed and is being restarted. Ports the helper picked are
+   * picked again; ports the test chose are its business.
+   */
+  #lostItsPorts (gateway: ServiceProcess): boolean {
+    return this.#pickedPorts === `${this.gatewayPort}/${this.gatewayGrpcPort}` &&
+      gateway.child.exitCode !== null && gateway.raw.some(l => l.includes('EADDRINUSE'))
   }
 
   get #logsReady (): boolean {
