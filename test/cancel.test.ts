@@ -11,7 +11,9 @@ const cancel = async (sys: TestSystem, id: string) => {
 }
 
 t.test('cancel over REST', async t => {
-  const sys = await TestSystem.start(t, { name: 'cancel', workers: 1, workerEnv: { BUILTIN_STEPS: '20', BUILTIN_STEP_MS: '100' } })
+  // 25 s a job: a cancel must reach the worker while the job runs, even on a machine at load 25 (at 2 s
+  // a job, CI once saw the job finish before the cancel got there)
+  const sys = await TestSystem.start(t, { name: 'cancel', workers: 1, workerEnv: { BUILTIN_STEPS: '250', BUILTIN_STEP_MS: '100' } })
   await sys.waitForWorkersConnected()
 
   t.test('a running job is stopped on its worker and ends cancelled, not failed', async t => {
@@ -91,7 +93,7 @@ t.test('a late finished never overwrites cancelled', async t => {
 
 t.test('a cancelled job keeps the progress it reached: the database says what the status hash says', async t => {
   // The row takes progress at most every PROGRESS_DB_INTERVAL_MS; here once, at the first event.
-  const sys = await TestSystem.start(t, { name: 'cancel_progress', workerEnv: { BUILTIN_STEPS: '20', BUILTIN_STEP_MS: '100' }, gatewayEnv: { PROGRESS_DB_INTERVAL_MS: '600000' } })
+  const sys = await TestSystem.start(t, { name: 'cancel_progress', workerEnv: { BUILTIN_STEPS: '200', BUILTIN_STEP_MS: '100' }, gatewayEnv: { PROGRESS_DB_INTERVAL_MS: '600000' } })
   await sys.waitForWorkersConnected()
   const { body } = await sys.submit({ prompt: 'half done' })
   const midway = await sys.waitForStatus(body.job_id, s => s.status === 'processing' && s.progress >= 25)
