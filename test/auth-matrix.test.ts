@@ -327,11 +327,16 @@ function metadata (key: string | undefined): grpc.Metadata {
   return md
 }
 
+/** An error's metadata as text, without `date`: two answers sent either side of a second's turn differ only in it. */
+function metadataText (md: grpc.Metadata): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(md.getMap()).filter(([name]) => name !== 'date')))
+}
+
 function unary (method: 'Submit' | 'GetStatus' | 'CancelJob' | 'ListJobs', request: unknown, key: string | undefined): Promise<{ code: number, text: string }> {
   return new Promise(resolve => {
     const fn = (client as any)[method] as (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => void
     fn.call(client, request, metadata(key), { deadline: Date.now() + 30_000 }, (err, res) => {
-      resolve(err ? { code: err.code, text: `${err.details} ${JSON.stringify(err.metadata.getMap())}` } : { code: grpc.status.OK, text: JSON.stringify(res) })
+      resolve(err ? { code: err.code, text: `${err.details} ${metadataText(err.metadata)}` } : { code: grpc.status.OK, text: JSON.stringify(res) })
     })
   })
 }
